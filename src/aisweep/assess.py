@@ -1,0 +1,27 @@
+"""From observations to a conclusion: resolve the matched rules, assess the winner, run the checks.
+
+Pure: the network engine, sample replay and `reassess` of stored runs all call `conclude`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aisweep.checks.registry import run_checks
+from aisweep.models import Level, Observation, Service, Target, TlsFacts
+from aisweep.rules.identify import Match, build_service, resolve
+
+
+def conclude(
+    target: Target,
+    scheme: str,
+    matches: list[Match],
+    observations: Mapping[str, Observation],
+    tls: TlsFacts | None = None,
+    level: Level = Level.SAFE,
+) -> Service | None:
+    winner, others = resolve(matches)
+    if winner is None:
+        return None
+    service = build_service(target, scheme, winner, others, observations, tls)
+    service.findings = run_checks(service, winner.rule, observations, level)
+    return service

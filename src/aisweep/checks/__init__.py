@@ -1,0 +1,1 @@
+"""Python checks that turn an identified service and its observations into findings."""

@@ -1,0 +1,354 @@
+"""The command line: `aisweep scan`, `aisweep demo`, `aisweep rules ...`.
+
+Exit codes: 0 finished (no finding at or above --fail-on), 1 findings at or above --fail-on, 2 usage or runtime error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from contextlib import ExitStack
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from aisweep import __version__
+from aisweep.errors import AisweepError
+from aisweep.models import Level, Severity
+from aisweep.output import JsonArraySink, JsonlSink, TableSink
+from aisweep.runner import ResultSink, ScanSettings, ScanStats, run_scan
+from aisweep.targets.exclude import ExclusionList
+from aisweep.targets.parse import parse_targets
+from aisweep.targets.ports import parse_ports
+
+app = typer.Typer(
+    name="aisweep",
+    help="Find and measure exposed self-hosted AI services, safely. Non-intrusive by default: GET/HEAD to documented "
+    "read-only endpoints only. Scan only networks you are authorised to scan.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+rules_app = typer.Typer(help="List, show, validate and test fingerprint rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+err = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSONL = "jsonl"
+    JSON = "json"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"aisweep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """aisweep: an internet-scale, non-intrusive scanner for exposed AI infrastructure."""
+
+
+class _StoreSink:
+    def __init__(self, store: Any, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+        self.severities: Counter[str] = Counter()
+        self.products: Counter[str] = Counter()
+        self.tiers: Counter[str] = Counter()
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.store.add_service(self.run_id, record)
+        self.products[record["product"]] += 1
+        self.tiers[record["auth"]["tier"]] += 1
+        for f in record["findings"]:
+            self.severities[f["severity"]] += 1
+
+
+def execute_scan(
+    targets: list[str],
+    settings: ScanSettings,
+    *,
+    exclude: Path | None,
+    output: Path | None,
+    fmt: OutputFormat,
+    db: str,
+    quiet: bool,
+    command: str = "scan",
+    console: Console | None = None,
+) -> tuple[str, ScanStats, _StoreSink]:
+    """Parse, scan, stream to the store and the chosen output; returns (run id, stats, store summary)."""
+    from aisweep.store.db import Store
+
+    out_console = console or Console()
+    specs = parse_targets(targets)  # every token is checked before anything is sent
+    exclusions = ExclusionList.from_file(exclude) if exclude else ExclusionList()
+    store = Store(db)
+    run_id = store.start_run(command, targets, settings.to_dict())
+    store_sink = _StoreSink(store, run_id)
+    sinks: list[ResultSink] = [store_sink]
+    closers: list[Any] = []
+    stats = ScanStats()
+    with ExitStack() as stack:
+        stream: IO[str] | None = None
+        if output is not None:
+            stream = stack.enter_context(output.open("w", encoding="utf-8"))
+        elif fmt is not OutputFormat.TABLE:
+            stream = sys.stdout
+        if fmt is OutputFormat.JSONL and stream is not None:
+            jsonl = JsonlSink(stream)
+            sinks.append(jsonl)
+            closers.append(jsonl)
+        elif fmt is OutputFormat.JSON and stream is not None:
+            arr = JsonArraySink(stream)
+            sinks.append(arr)
+            closers.append(arr)
+        table = TableSink(out_console) if fmt is OutputFormat.TABLE and not quiet else None
+        if table is not None:
+            sinks.append(table)
+        show_progress = not quiet and err.is_terminal
+        status = "finished"
+        try:
+            if show_progress:
+                with Progress(
+                    TextColumn("[bold]scanning"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("targets · {task.fields[services]} services · {task.fields[rate]:.0f}/s"),
+                    TimeElapsedColumn(),
+                    console=err,
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task("scan", total=None, services=0, rate=0.0)
+
+                    def update(s: ScanStats) -> None:
+                        rate = s.targets_done / s.elapsed if s.elapsed > 0 else 0.0
+                        progress.update(
+                            task, total=s.targets_total, completed=s.targets_done, services=s.services, rate=rate
+                        )
+
+                    stats = run_scan(specs, settings, exclusions, sinks, update, stats)
+            else:
+                stats = run_scan(specs, settings, exclusions, sinks, None, stats)
+            if stats.interrupted:
+                status = "interrupted"
+        except KeyboardInterrupt:
+            stats.interrupted, status = True, "interrupted"
+        except BaseException:
+            store.finish_run(run_id, stats.to_dict(), "failed")
+            store.close()
+            raise
+        finally:
+            for c in closers:
+                c.close()
+        store.finish_run(run_id, stats.to_dict(), status)
+        store.close()
+        if table is not None:
+            table.close()
+    return run_id, stats, store_sink
+
+
+def print_summary(console: Console, run_id: str, stats: ScanStats, summary: _StoreSink, db: str) -> None:
+    rate = stats.targets_done / stats.elapsed if stats.elapsed else 0.0
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items(), key=lambda kv: -kv[1]))
+    console.print(
+        f"[bold]{stats.services}[/bold] services on {stats.targets_done:,}/{stats.targets_total:,} targets in "
+        f"{stats.elapsed:.1f}s ({rate:,.0f} targets/s, {stats.requests:,} requests)"
+        + (" [yellow](interrupted)[/yellow]" if stats.interrupted else "")
+    )
+    if outcomes:
+        console.print(f"outcomes: {outcomes}")
+    if summary.products:
+        console.print("products: " + ", ".join(f"{p} {n}" for p, n in summary.products.most_common()))
+    if summary.severities:
+        order = sorted(summary.severities, key=lambda s: -Severity(s).rank)
+        console.print("findings: " + ", ".join(f"{s} {summary.severities[s]}" for s in order))
+    console.print(f"run [bold]{run_id}[/bold] stored in {db}")
+
+
+def _fail(exc: AisweepError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def scan(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Addresses, CIDRs (10.0.0.0/24), ranges (10.0.0.1-20), host names, host:port, URLs, @file, - (stdin)."
+        ),
+    ],
+    ports: Annotated[
+        str,
+        typer.Option("-p", "--ports", help="'ai' (AI services' default ports), 'top', or a list like 80,8000-8100."),
+    ] = "ai",
+    level: Annotated[Level, typer.Option(help="safe: GET/HEAD only. handshake: adds state-free handshakes.")] = (
+        Level.SAFE
+    ),
+    rate: Annotated[float | None, typer.Option(help="Max new targets per second (all workers).")] = None,
+    concurrency: Annotated[int, typer.Option(help="Targets in flight at once (all workers).")] = 1024,
+    per_host: Annotated[int, typer.Option(help="Max targets of one host in flight.")] = 4,
+    timeout: Annotated[float, typer.Option(help="Connect and read timeout, seconds.")] = 5.0,
+    exclude: Annotated[
+        Path | None, typer.Option(help="File of addresses/CIDRs/names never to contact.", exists=False)
+    ] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write results here.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.TABLE,
+    db: Annotated[str, typer.Option(help="SQLite file or database URL for the results.")] = "aisweep.db",
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core for big scans).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the target order (default: random, stored).")] = None,
+    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Extra rule file or directory.")] = None,
+    max_body: Annotated[int, typer.Option(help="Max bytes read per response.")] = 1024 * 1024,
+    fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at or above this.")] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More detail in the summary.")] = False,
+) -> None:
+    """Scan targets for exposed AI services and store every result."""
+    try:
+        settings = ScanSettings(
+            ports=parse_ports(ports),
+            level=level,
+            rate=rate,
+            concurrency=concurrency,
+            per_host=per_host,
+            connect_timeout=timeout,
+            read_timeout=max(timeout, 1.0) * 2,
+            max_body=max_body,
+            workers=workers,
+            seed=seed,
+            rule_dirs=tuple(rules or ()),
+        )
+        if exclude is not None and not exclude.exists():
+            raise AisweepError(f"exclusion list {exclude} does not exist")
+        console = Console(stderr=fmt is not OutputFormat.TABLE and output is None)
+        run_id, stats, summary = execute_scan(
+            targets, settings, exclude=exclude, output=output, fmt=fmt, db=db, quiet=quiet, console=console
+        )
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    if not quiet:
+        print_summary(
+            Console(stderr=True) if output is None and fmt is not OutputFormat.TABLE else console,
+            run_id,
+            stats,
+            summary,
+            db,
+        )
+    if fail_on is not None and any(Severity(s).rank >= fail_on.rank for s in summary.severities):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    hosts: Annotated[int, typer.Option(help="Emulated hosts (each on its own 127.x.y.z address).")] = 160,
+    seed: Annotated[int, typer.Option(help="Seed of the emulated network.")] = 7,
+    db: Annotated[str, typer.Option(help="Results database.")] = "aisweep-demo.db",
+    quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
+) -> None:
+    """Start an emulated network of AI services on loopback, scan it, and check the result against ground truth."""
+    from aisweep.lab.demo import run_demo
+
+    try:
+        ok = run_demo(hosts=hosts, seed=seed, db=db, quiet=quiet)
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    if not ok:
+        raise typer.Exit(1)
+
+
+@rules_app.command("list")
+def rules_list(
+    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Extra rule file or directory.")] = None,
+) -> None:
+    """List the fingerprint rules."""
+    from aisweep.rules.loader import load_rules
+
+    try:
+        loaded = load_rules(rules)
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"{len(loaded)} rules")
+    for col in ("id", "name", "category", "ports", "version", "auth tiers", "surfaces"):
+        table.add_column(col)
+    for r in sorted(loaded, key=lambda r: r.id):
+        table.add_row(
+            r.id,
+            r.name,
+            r.category,
+            "any" if r.ports is None else ",".join(str(p) for p in sorted(r.ports)),
+            "yes" if r.version else "-",
+            ", ".join(sorted({t.tier.value for t in r.tiers})) or "-",
+            ", ".join(sorted(r.surfaces)) or "-",
+        )
+    Console().print(table)
+
+
+@rules_app.command("show")
+def rules_show(
+    rule_id: Annotated[str, typer.Argument(help="Rule id, e.g. ollama.")],
+    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Extra rule file or directory.")] = None,
+) -> None:
+    """Print a rule file."""
+    from aisweep.rules.loader import load_rules
+
+    try:
+        by_id = {r.id: r for r in load_rules(rules)}
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    if rule_id not in by_id:
+        raise _fail(AisweepError(f"no rule {rule_id!r}; `aisweep rules list` shows them"))
+    typer.echo(Path(by_id[rule_id].source).read_text(encoding="utf-8"))
+
+
+@rules_app.command("validate")
+def rules_validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Rule files or directories (default: built-in).")] = None,
+) -> None:
+    """Validate rule files against the schema; errors name the file and line."""
+    from aisweep.rules.loader import load_rules
+
+    try:
+        loaded = load_rules(paths, include_builtin=not paths)
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"{len(loaded)} rules valid")
+
+
+@rules_app.command("test")
+def rules_test(
+    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Extra rule file or directory.")] = None,
+) -> None:
+    """Replay every rule sample and check the expected product, version, auth tier and surfaces."""
+    from aisweep.rules.loader import load_rules
+    from aisweep.rules.samples import check_sample, load_samples
+
+    try:
+        loaded = load_rules(rules)
+        samples = load_samples()
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    failures = 0
+    for sample in samples:
+        problems = check_sample(sample, loaded)
+        if problems:
+            failures += 1
+            err.print(f"[red]FAIL[/red] {sample.rule_dir}/{sample.case}: " + "; ".join(problems), highlight=False)
+    typer.echo(f"{len(samples) - failures} passed, {failures} failed")
+    if failures:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

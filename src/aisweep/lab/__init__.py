@@ -1,0 +1,1 @@
+"""The emulated network behind `aisweep demo`, the tests and the benchmarks."""

@@ -1,0 +1,302 @@
+"""A minimal HTTP/1.1 client on a raw asyncio.Protocol with httptools parsing: one connection per target,
+keep-alive across its probes, a byte cap with a `truncated` flag, and an Outcome for every attempt.
+
+High-level clients cost 3-13x more CPU per target here (research/performance.md); this one writes request bytes
+directly and parses with llhttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httptools
+
+from aisweep import USER_AGENT
+from aisweep.models import Observation, Outcome, Request, TlsFacts
+
+_TLS_RECORD_STARTS = (b"\x15\x03", b"\x16\x03")
+_HTTPS_HINTS = (
+    b"plain http request was sent to https",
+    b"sent an http request to an https server",
+    b"speaking plain http to an ssl-enabled server",
+    b"this combination of host and port requires tls",
+    b"use the https scheme",
+)
+
+
+@dataclass(slots=True)
+class ClientConfig:
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    max_body: int = 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    user_agent: str = USER_AGENT
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: Request
+    stream: bool
+    started: float
+    future: asyncio.Future[None]
+    parser: Any = None
+    status: int | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    header_bytes: int = 0
+    body: bytearray = field(default_factory=bytearray)
+    truncated: bool = False
+    complete: bool = False
+    keep_alive: bool = True
+    outcome: Outcome = Outcome.OK
+    error: str | None = None
+    raw_prefix: bytes = b""
+    cap: int = 0
+    sniff: bool = False  # a probe that only wants the first `cap` bytes: stopping there is not an error
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection. `request()` sends a request and waits for its response; one at a time."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._pending: _Pending | None = None
+        self.last_raw_prefix = b""
+        self._loop = asyncio.get_running_loop()
+
+    # asyncio.Protocol callbacks -------------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        p = self._pending
+        if p is None or p.complete:
+            return  # unsolicited bytes after a completed response: ignore
+        if not p.raw_prefix:
+            p.raw_prefix = data[:16]
+        try:
+            p.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._finish(p, keep_alive=False)
+        except httptools.HttpParserError as exc:
+            if not p.complete:
+                p.outcome, p.error = Outcome.PROTOCOL_ERROR, f"malformed HTTP response: {exc}"
+                self._finish(p, keep_alive=False)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        p = self._pending
+        if p is not None and not p.complete:
+            if p.status is not None and p.parser is not None and exc is None:
+                # Body delimited by connection close (no Content-Length): what we have is the whole body.
+                with contextlib.suppress(httptools.HttpParserError):
+                    p.parser.feed_data(b"")
+                if not p.complete:
+                    self._finish(p, keep_alive=False)
+                return
+            if isinstance(exc, ConnectionResetError):
+                p.outcome, p.error = Outcome.RESET, "connection reset by peer"
+            elif isinstance(exc, ssl.SSLError):
+                p.outcome, p.error = Outcome.TLS_ERROR, f"TLS error: {exc.reason or exc}"
+            elif p.status is None and not p.raw_prefix:
+                p.outcome, p.error = Outcome.RESET, "connection closed without a response"
+            else:
+                p.outcome, p.error = Outcome.PROTOCOL_ERROR, "connection closed mid-response"
+            self._finish(p, keep_alive=False)
+
+    # httptools callbacks --------------------------------------------------------------------------------------
+    def on_status(self, status: bytes) -> None:
+        p = self._pending
+        if p is not None:
+            p.status = p.parser.get_status_code()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        p = self._pending
+        if p is None:
+            return
+        p.header_bytes += len(name) + len(value)
+        if p.header_bytes > self.config.max_header_bytes:
+            p.outcome, p.error, p.truncated = Outcome.TOO_LARGE, "response headers exceed the cap", True
+            self._finish(p, keep_alive=False)
+            return
+        p.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        p = self._pending
+        if p is None or p.complete:
+            return
+        if p.status is None:
+            p.status = p.parser.get_status_code()
+        p.keep_alive = bool(p.parser.should_keep_alive())
+        if p.request.method == "HEAD":
+            self._finish(p, keep_alive=p.keep_alive)
+
+    def on_body(self, body: bytes) -> None:
+        p = self._pending
+        if p is None or p.complete:
+            return
+        room = p.cap - len(p.body)
+        if len(body) > room:
+            p.body += body[:room]
+            p.truncated = True
+            if not p.sniff:
+                p.outcome, p.error = Outcome.TOO_LARGE, f"body exceeds {p.cap} bytes"
+            self._finish(p, keep_alive=False)
+            return
+        p.body += body
+        if p.stream and b"\n\n" in p.body:
+            # A stream (server-sent events): the first event is all a scanner reads.
+            p.truncated = True
+            self._finish(p, keep_alive=False)
+
+    def on_message_complete(self) -> None:
+        p = self._pending
+        if p is not None and not p.complete:
+            self._finish(p, keep_alive=p.keep_alive)
+
+    # ----------------------------------------------------------------------------------------------------------
+    def _finish(self, p: _Pending, *, keep_alive: bool) -> None:
+        p.complete = True
+        p.keep_alive = keep_alive and p.outcome is Outcome.OK
+        if not p.future.done():
+            p.future.set_result(None)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+            self.closed = True
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+            self.closed = True
+
+    async def request(
+        self, req: Request, host_header: str, *, stream: bool = False, max_bytes: int | None = None
+    ) -> Observation:
+        if self.transport is None or self.closed:
+            return Observation(req, Outcome.RESET, error="connection is closed")
+        started = time.perf_counter()
+        p = _Pending(req, stream, started, self._loop.create_future())
+        p.parser = httptools.HttpResponseParser(self)
+        p.cap = min(max_bytes, self.config.max_body) if max_bytes else self.config.max_body
+        p.sniff = bool(max_bytes)
+        self._pending = p
+        lines = [
+            f"{req.method} {req.path} HTTP/1.1",
+            f"Host: {host_header}",
+            f"User-Agent: {self.config.user_agent}",
+            "Accept: */*" if not any(k.lower() == "accept" for k, _ in req.headers) else "",
+            "Connection: keep-alive",
+        ]
+        lines.extend(f"{k}: {v}" for k, v in req.headers)
+        self.transport.write(("\r\n".join(line for line in lines if line) + "\r\n\r\n").encode("latin-1"))
+        timed_out = False
+        try:
+            async with asyncio.timeout(self.config.read_timeout):
+                await p.future
+        except TimeoutError:
+            timed_out = True
+        self._pending = None
+        elapsed = (time.perf_counter() - started) * 1000
+        if timed_out:
+            self.last_raw_prefix = p.raw_prefix
+            self.abort()
+            if p.status is not None and (p.body or p.stream):
+                # Headers arrived but the body trickled or never ended: keep what came, flag the cut.
+                return Observation(
+                    req, Outcome.TIMEOUT, p.status, tuple(p.headers), bytes(p.body), True, elapsed, "read timed out"
+                )
+            return Observation(req, Outcome.TIMEOUT, p.status, tuple(p.headers), b"", False, elapsed, "read timed out")
+        self.last_raw_prefix = p.raw_prefix
+        if not p.keep_alive:
+            self.close()
+        return Observation(req, p.outcome, p.status, tuple(p.headers), bytes(p.body), p.truncated, elapsed, p.error)
+
+
+def plain_http_hit_tls(obs: Observation, raw_prefix: bytes = b"") -> bool:
+    """True when a plain-HTTP attempt reached a TLS port: TLS record bytes came back, or the server said so."""
+    if raw_prefix.startswith(_TLS_RECORD_STARTS):
+        return True
+    if obs.status == 400:
+        low = obs.body[:2048].lower()
+        return any(h in low for h in _HTTPS_HINTS)
+    return False
+
+
+def make_ssl_context() -> ssl.SSLContext:
+    """A scanner's client context: no verification (posture is recorded, not enforced), old versions allowed."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        pass
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+async def open_connection(
+    host: str,
+    port: int,
+    config: ClientConfig,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> tuple[HttpConnection | None, Outcome, str | None, TlsFacts | None]:
+    """Connect (and handshake, for TLS). Returns (connection or None, outcome, error text, TLS facts)."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(config.connect_timeout):
+            _, proto = await loop.create_connection(
+                lambda: HttpConnection(config),
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=(server_hostname or "") if ssl_context is not None else None,
+                ssl_handshake_timeout=config.connect_timeout if ssl_context is not None else None,
+            )
+    except TimeoutError:
+        return None, Outcome.TIMEOUT, "connect timed out", None
+    except ConnectionRefusedError:
+        return None, Outcome.REFUSED, "connection refused", None
+    except ssl.SSLError as exc:
+        return None, Outcome.TLS_ERROR, f"TLS handshake failed: {exc.reason or exc}", None
+    except ConnectionResetError:
+        return None, Outcome.RESET, "connection reset during connect", None
+    except OSError as exc:
+        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL):
+            return None, Outcome.UNREACHABLE, exc.strerror or str(exc), None
+        if ssl_context is not None and exc.errno is None:
+            return None, Outcome.TLS_ERROR, f"TLS handshake failed: {exc}", None
+        return None, Outcome.RESET, exc.strerror or str(exc), None
+    tls = None
+    if ssl_context is not None and proto.transport is not None:
+        obj = proto.transport.get_extra_info("ssl_object")
+        if obj is not None:
+            cipher = obj.cipher()
+            der = obj.getpeercert(binary_form=True)
+            tls = TlsFacts(
+                version=obj.version() or "",
+                cipher=cipher[0] if cipher else "",
+                cert_sha256=hashlib.sha256(der).hexdigest() if der else None,
+            )
+    sock = proto.transport.get_extra_info("socket") if proto.transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return proto, Outcome.OK, None, tls

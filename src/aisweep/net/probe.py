@@ -1,0 +1,150 @@
+"""Examine one target: connect (plain HTTP or TLS, whichever the port suggests, falling back to the other), send
+the planned requests over one keep-alive connection in rounds, identify, assess, and run the checks."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+
+from aisweep.assess import conclude
+from aisweep.models import Level, Observation, Outcome, Request, Target, TargetResult, TlsFacts
+from aisweep.net.http import ClientConfig, HttpConnection, open_connection, plain_http_hit_tls
+from aisweep.rules.plan import RuleSet
+from aisweep.rules.rounds import MAX_REQUESTS, run_rounds
+from aisweep.targets.ports import TLS_FIRST_PORTS
+
+MAX_TIMEOUTS = 2
+_GIVE_UP = (Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE)
+
+
+@dataclass(slots=True)
+class ProbeSettings:
+    client: ClientConfig = field(default_factory=ClientConfig)
+    level: Level = Level.SAFE
+
+
+def _host_header(target: Target, scheme: str) -> str:
+    name = target.hostname or (f"[{target.host}]" if ":" in target.host else target.host)
+    default = 443 if scheme == "https" else 80
+    return name if target.port == default else f"{name}:{target.port}"
+
+
+def _scheme_order(target: Target) -> tuple[str, ...]:
+    if target.scheme:
+        return (target.scheme,)
+    return ("https", "http") if target.port in TLS_FIRST_PORTS else ("http", "https")
+
+
+class _Session:
+    """The connection state for one target: reconnects when the server closes between requests."""
+
+    def __init__(self, target: Target, scheme: str, settings: ProbeSettings, ctx: ssl.SSLContext | None) -> None:
+        self.target = target
+        self.scheme = scheme
+        self.settings = settings
+        self.ctx = ctx
+        self.conn: HttpConnection | None = None
+        self.tls: TlsFacts | None = None
+        self.requests = 0
+        self.timeouts = 0
+        self.dead: Outcome | None = None
+
+    async def connect(self) -> tuple[Outcome, str | None]:
+        conn, outcome, error, tls = await open_connection(
+            self.target.host,
+            self.target.port,
+            self.settings.client,
+            self.ctx if self.scheme == "https" else None,
+            self.target.hostname,
+        )
+        self.conn = conn
+        if tls is not None:
+            self.tls = tls
+        return outcome, error
+
+    async def send(self, request: Request, stream: bool, max_bytes: int | None = None) -> Observation:
+        if self.dead is not None:
+            return Observation(request, self.dead, error="not sent: the target stopped answering")
+        if self.conn is None or self.conn.closed:
+            outcome, error = await self.connect()
+            if outcome is not Outcome.OK:
+                self.dead = outcome
+                return Observation(request, outcome, error=error)
+        assert self.conn is not None
+        self.requests += 1
+        obs = await self.conn.request(
+            request, _host_header(self.target, self.scheme), stream=stream, max_bytes=max_bytes
+        )
+        if obs.outcome is Outcome.TIMEOUT and obs.status is None:
+            self.timeouts += 1
+            if self.timeouts >= MAX_TIMEOUTS:
+                self.dead = Outcome.TIMEOUT
+        return obs
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+async def _open_session(
+    target: Target, first: Request, settings: ProbeSettings, ssl_ctx: ssl.SSLContext, stream_keys: set[str]
+) -> tuple[_Session | None, Observation | None, Outcome, str | None]:
+    """Find the scheme that speaks HTTP on this port; returns the session and the first observation."""
+    last_outcome, last_error = Outcome.REFUSED, None
+    for scheme in _scheme_order(target):
+        session = _Session(target, scheme, settings, ssl_ctx)
+        outcome, error = await session.connect()
+        if outcome is not Outcome.OK:
+            last_outcome, last_error = outcome, error
+            if outcome in _GIVE_UP:
+                return None, None, outcome, error
+            continue
+        obs = await session.send(first, first.key in stream_keys)
+        raw = session.conn.last_raw_prefix if session.conn is not None else b""
+        if scheme == "http" and (plain_http_hit_tls(obs, raw) or (obs.outcome is Outcome.RESET and obs.status is None)):
+            session.close()
+            last_outcome, last_error = obs.outcome, obs.error or "plain HTTP refused by a TLS port"
+            continue
+        if scheme == "https" and obs.outcome in (Outcome.TLS_ERROR, Outcome.RESET) and obs.status is None:
+            session.close()
+            last_outcome, last_error = obs.outcome, obs.error
+            continue
+        return session, obs, obs.outcome, obs.error
+    return None, None, last_outcome, last_error
+
+
+async def probe_target(
+    target: Target, ruleset: RuleSet, settings: ProbeSettings, ssl_ctx: ssl.SSLContext
+) -> TargetResult:
+    plan = ruleset.first_round(target.port)
+    if not plan:
+        return TargetResult(target, Outcome.OK, error="no rules apply to this port")
+    stream_keys = ruleset.stream_keys
+    session, first_obs, outcome, error = await _open_session(target, plan[0], settings, ssl_ctx, stream_keys)
+    if session is None or first_obs is None:
+        return TargetResult(target, outcome, error=error)
+    observations: dict[str, Observation] = {first_obs.request.key: first_obs}
+
+    caps = ruleset.byte_caps
+
+    async def send(request: Request) -> Observation:
+        return await session.send(request, request.key in stream_keys, caps.get(request.key))
+
+    def stopped() -> bool:
+        return session.dead is not None or session.requests >= MAX_REQUESTS
+
+    try:
+        matches = await run_rounds(ruleset, target.port, send, observations, stopped)
+    finally:
+        session.close()
+    answered = any(o.answered for o in observations.values())
+    result = TargetResult(
+        target,
+        Outcome.OK if answered else first_obs.outcome,
+        scheme=session.scheme,
+        observations=list(observations.values()),
+        requests_sent=session.requests,
+        error=None if answered else first_obs.error,
+    )
+    result.service = conclude(target, session.scheme, matches, observations, session.tls, settings.level)
+    return result

@@ -1,0 +1,1 @@
+"""Fingerprint rules: schema, loader, matcher, request planner; product rules are YAML data in products/."""

@@ -1,0 +1,323 @@
+"""Run a scan: resolve and expand targets, shard them by host across worker processes (one per core), and stream
+each worker's results to the sinks (store, output, progress) as they complete."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import random
+import resource
+import signal
+import threading
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aisweep.errors import AisweepError
+from aisweep.models import Level, Observation, Outcome, Target, TargetResult
+from aisweep.net.http import ClientConfig
+from aisweep.net.probe import ProbeSettings
+from aisweep.net.scheduler import SchedulerSettings, scan_targets
+from aisweep.rules.loader import load_rules
+from aisweep.rules.plan import RuleSet
+from aisweep.targets.exclude import ExclusionList
+from aisweep.targets.expand import ResolvedSpec, TargetSpace, resolve_specs
+from aisweep.targets.parse import TargetSpec
+
+OBSERVATION_BODY_CAP = 16 * 1024
+_BATCH_SECONDS = 0.2
+_BATCH_SIZE = 256
+
+
+@dataclass(slots=True)
+class ScanSettings:
+    ports: tuple[int, ...]
+    level: Level = Level.SAFE
+    rate: float | None = None  # total new targets/s across workers
+    concurrency: int = 1024  # total targets in flight across workers
+    per_host: int = 4
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    max_body: int = 1024 * 1024
+    workers: int | None = None  # None: one per core for large scans, in-process for small ones
+    seed: int | None = None
+    rule_dirs: tuple[Path, ...] = ()
+    origin: str = "cli"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ports": list(self.ports),
+            "level": self.level.value,
+            "rate": self.rate,
+            "concurrency": self.concurrency,
+            "per_host": self.per_host,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+            "max_body": self.max_body,
+            "workers": self.workers,
+            "seed": self.seed,
+            "rule_dirs": [str(d) for d in self.rule_dirs],
+            "origin": self.origin,
+        }
+
+
+class ResultSink(Protocol):
+    def add(self, record: dict[str, Any]) -> None: ...
+
+
+@dataclass(slots=True)
+class ScanStats:
+    targets_total: int = 0
+    targets_done: int = 0
+    services: int = 0
+    requests: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.monotonic)
+    interrupted: bool = False
+
+    def merge(self, delta: dict[str, int]) -> None:
+        for key, value in delta.items():
+            if key == "done":
+                self.targets_done += value
+            elif key == "services":
+                self.services += value
+            elif key == "requests":
+                self.requests += value
+            else:
+                self.outcomes[key] += value
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "targets_total": self.targets_total,
+            "targets_done": self.targets_done,
+            "services": self.services,
+            "requests": self.requests,
+            "outcomes": dict(self.outcomes),
+            "elapsed_s": round(self.elapsed, 3),
+            "interrupted": self.interrupted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _WorkerJob:
+    index: int
+    count: int
+    specs: tuple[ResolvedSpec, ...]
+    exclusions: ExclusionList
+    settings: ScanSettings
+    seed: int
+
+
+def shard_of(host: str, count: int) -> int:
+    return zlib.crc32(host.encode()) % count if count > 1 else 0
+
+
+def observation_record(obs: Observation) -> dict[str, Any]:
+    body = obs.body[:OBSERVATION_BODY_CAP]
+    return {
+        "method": obs.request.method,
+        "path": obs.request.path,
+        "request_headers": [list(h) for h in obs.request.headers],
+        "outcome": obs.outcome.value,
+        "status": obs.status,
+        "headers": [list(h) for h in obs.headers],
+        "body_b64": base64.b64encode(body).decode("ascii"),
+        "truncated": obs.truncated or len(obs.body) > OBSERVATION_BODY_CAP,
+        "elapsed_ms": round(obs.elapsed_ms, 2),
+        "error": obs.error,
+    }
+
+
+def result_record(position: int, result: TargetResult) -> dict[str, Any] | None:
+    """The wire record of a target that yielded a service (None otherwise)."""
+    if result.service is None:
+        return None
+    record = result.service.to_record()
+    record["position"] = position
+    record["observations"] = [observation_record(o) for o in result.observations]
+    return record
+
+
+def _raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _shard_targets(job: _WorkerJob, space: TargetSpace, excluded: list[int]) -> Iterator[tuple[int, Target]]:
+    for position, target in space:
+        if target is None:
+            if job.index == 0:
+                excluded[0] += 1
+            continue
+        if job.count == 1 or shard_of(target.host, job.count) == job.index:
+            yield position, target
+
+
+async def _drive(job: _WorkerJob, emit: Callable[[list[dict[str, Any]], dict[str, int]], None]) -> None:
+    s = job.settings
+    ruleset = RuleSet(load_rules(s.rule_dirs), s.level)
+    space = TargetSpace(job.specs, s.ports, exclusions=job.exclusions, seed=job.seed, origin=s.origin)
+    excluded = [0]
+    sched = SchedulerSettings(
+        concurrency=max(1, s.concurrency // job.count),
+        rate=(s.rate / job.count) if s.rate else None,
+        per_host=s.per_host,
+        probe=ProbeSettings(
+            ClientConfig(connect_timeout=s.connect_timeout, read_timeout=s.read_timeout, max_body=s.max_body),
+            s.level,
+        ),
+    )
+    records: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    last = time.monotonic()
+    async for position, result in scan_targets(_shard_targets(job, space, excluded), ruleset, sched):
+        counts["done"] += 1
+        counts[result.outcome.value] += 1
+        counts["requests"] += result.requests_sent
+        record = result_record(position, result)
+        if record is not None:
+            counts["services"] += 1
+            records.append(record)
+        if excluded[0]:
+            counts[Outcome.EXCLUDED.value] += excluded[0]
+            counts["done"] += excluded[0]
+            excluded[0] = 0
+        now = time.monotonic()
+        if len(records) >= _BATCH_SIZE or now - last >= _BATCH_SECONDS:
+            emit(records, dict(counts))
+            records, counts, last = [], Counter(), now
+    if excluded[0]:
+        counts[Outcome.EXCLUDED.value] += excluded[0]
+        counts["done"] += excluded[0]
+    emit(records, dict(counts))
+
+
+def _run_worker(job: _WorkerJob, put: Callable[[Any], None]) -> None:
+    try:
+        _raise_fd_limit()
+        runner = _new_runner()
+        with runner:
+            runner.run(_drive(job, lambda recs, counts: put(("batch", job.index, recs, counts))))
+        put(("done", job.index, None, None))
+    except Exception as exc:  # report, never hang the parent
+        put(("error", job.index, f"{type(exc).__name__}: {exc}", None))
+
+
+def _new_runner() -> asyncio.Runner:
+    try:
+        import uvloop
+
+        return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        return asyncio.Runner()
+
+
+def _process_main(job: _WorkerJob, out: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _run_worker(job, out.put)
+
+
+def plan_workers(settings: ScanSettings, total: int) -> int:
+    if settings.workers:
+        return max(1, settings.workers)
+    return 1 if total < 2048 else max(1, os.cpu_count() or 1)
+
+
+def run_scan(
+    specs: list[TargetSpec],
+    settings: ScanSettings,
+    exclusions: ExclusionList,
+    sinks: list[ResultSink],
+    on_progress: Callable[[ScanStats], None] | None = None,
+    stats: ScanStats | None = None,
+) -> ScanStats:
+    """Scan everything in `specs`; every service record goes to each sink as soon as its worker reports it."""
+    stats = stats or ScanStats()
+    resolved, failed = resolve_specs(specs)
+    for spec in failed:
+        if spec.hostname and exclusions.contains_name(spec.hostname):
+            stats.outcomes[Outcome.EXCLUDED.value] += 1
+        else:
+            stats.outcomes[Outcome.DNS_ERROR.value] += 1
+        stats.targets_done += 1
+        stats.targets_total += 1
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(63)
+    settings.seed = seed
+    space = TargetSpace(resolved, settings.ports, exclusions=exclusions, seed=seed, origin=settings.origin)
+    stats.targets_total += space.size
+    if space.size == 0:
+        return stats
+    count = plan_workers(settings, space.size)
+    jobs = [_WorkerJob(i, count, tuple(resolved), exclusions, settings, seed) for i in range(count)]
+    messages: queue.Queue[Any] | Any
+    procs: list[Any] = []
+    if count == 1:
+        messages = queue.Queue(maxsize=64)
+        thread = threading.Thread(target=_run_worker, args=(jobs[0], messages.put), daemon=True)
+        thread.start()
+    else:
+        ctx = mp.get_context("spawn")
+        messages = ctx.Queue(maxsize=256)
+        procs = [ctx.Process(target=_process_main, args=(job, messages), daemon=True) for job in jobs]
+        for p in procs:
+            p.start()
+    running = count
+    errors: list[str] = []
+    try:
+        while running:
+            try:
+                kind, _index, payload, counts = messages.get(timeout=0.25)
+            except queue.Empty:
+                if procs and not any(p.is_alive() for p in procs):
+                    # Workers died without saying so (killed); keep what we have.
+                    with contextlib.suppress(queue.Empty):
+                        while True:
+                            kind, _index, payload, counts = messages.get_nowait()
+                            _consume(kind, payload, counts, sinks, stats, errors)
+                    break
+                if on_progress:
+                    on_progress(stats)
+                continue
+            if kind in ("done", "error"):
+                running -= 1
+            _consume(kind, payload, counts, sinks, stats, errors)
+            if on_progress:
+                on_progress(stats)
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=5)
+    if errors and not stats.interrupted:
+        raise AisweepError("a scan worker failed: " + "; ".join(errors))
+    return stats
+
+
+def _consume(
+    kind: str, payload: Any, counts: Any, sinks: list[ResultSink], stats: ScanStats, errors: list[str]
+) -> None:
+    if kind == "error":
+        errors.append(str(payload))
+        return
+    if kind != "batch":
+        return
+    for record in payload:
+        for sink in sinks:
+            sink.add(record)
+    stats.merge(counts)

@@ -1,0 +1,1 @@
+"""Result storage: SQLAlchemy Core tables, migrations and queries (SQLite default, PostgreSQL optional)."""

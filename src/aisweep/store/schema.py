@@ -1,0 +1,88 @@
+"""Table definitions and the ordered list of schema migrations (a migration is applied once, in order)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("finished_at", sa.String(40)),
+    sa.Column("status", sa.String(20), nullable=False),  # running / finished / interrupted / failed
+    sa.Column("command", sa.String(20), nullable=False),
+    sa.Column("targets", sa.Text, nullable=False),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("counters", sa.Text, nullable=False),
+    sa.Column("tool_version", sa.String(20), nullable=False),
+)
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("position", sa.BigInteger),
+    sa.Column("host", sa.String(64), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("scheme", sa.String(8), nullable=False),
+    sa.Column("hostname", sa.String(255)),
+    sa.Column("product", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(64)),
+    sa.Column("version_confidence", sa.String(16)),
+    sa.Column("auth_tier", sa.String(32), nullable=False),
+    sa.Column("confidence", sa.String(16)),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Index("ix_services_run_product", "run_id", "product"),
+    sa.Index("ix_services_run_host", "run_id", "host", "port"),
+)
+
+findings = sa.Table(
+    "findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("service_id", sa.Integer, sa.ForeignKey("services.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("finding_id", sa.String(128), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("control", sa.String(32), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("remediation", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Index("ix_findings_run", "run_id", "finding_id"),
+    sa.Index("ix_findings_fingerprint", "fingerprint"),
+)
+
+observations = sa.Table(
+    "observations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("service_id", sa.Integer, sa.ForeignKey("services.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("headers", sa.Text, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),  # capped; `truncated` says when
+    sa.Column("truncated", sa.Boolean, nullable=False),
+    sa.Column("elapsed_ms", sa.Float),
+    sa.Index("ix_observations_service", "service_id"),
+)
+
+
+def _v1_initial(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[runs, services, findings, observations])
+
+
+# (version, step). Append new steps; never edit an applied one.
+MIGRATIONS: Final[list[tuple[int, Callable[[Connection], None]]]] = [(1, _v1_initial)]
+SCHEMA_VERSION: Final = MIGRATIONS[-1][0]

@@ -1,0 +1,1 @@
+"""Targets: parsing, exclusion, lazy seeded expansion."""
