@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from http import HTTPStatus
+from typing import cast
 
 import httptools
 
@@ -40,8 +41,7 @@ class SampleServerProtocol(asyncio.Protocol):
         self.url = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         sockname = transport.get_extra_info("sockname")
         peer = transport.get_extra_info("peername")
         if not sockname or not peer or not _is_loopback(str(peer[0])):

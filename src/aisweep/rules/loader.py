@@ -231,6 +231,7 @@ class _Compiler:
             self.request_for(c["probe"], [*path, "probe"]),
             self.json_path(c["count"], [*path, "count"]),
             self.json_match(c["where"], [*path, "where"]) if "where" in c else None,
+            bool(c.get("missing_is_zero", False)),
         )
 
     def _extractor(self, e: dict[str, Any], path: Sequence[str | int]) -> Extractor:

@@ -248,6 +248,7 @@ class Counter:
     request: Request
     path: str
     where: JsonMatch | None = None
+    missing_is_zero: bool = False
 
     def count(self, observations: Observations) -> int | None:
         obs = observations.get(self.request.key)
@@ -257,6 +258,8 @@ class Counter:
         if document is NO_JSON:
             return None
         values = select(document, self.path)
+        if not values and self.missing_is_zero and isinstance(document, dict):
+            return 0
         if len(values) != 1 or not isinstance(values[0], list | dict):
             return None
         items = values[0] if isinstance(values[0], list) else list(values[0].values())
