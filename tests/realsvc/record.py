@@ -59,7 +59,7 @@ def _read_capped(resp: http.client.HTTPResponse, streaming: bool) -> tuple[bytes
     while True:
         try:
             chunk = resp.read1(65536) if streaming else resp.read(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             truncated = True
             break
         if not chunk:

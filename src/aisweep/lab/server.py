@@ -41,15 +41,15 @@ class SampleServerProtocol(asyncio.Protocol):
         self.url = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
-        sockname = transport.get_extra_info("sockname")
-        peer = transport.get_extra_info("peername")
+        self.transport = tr = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        sockname = tr.get_extra_info("sockname")
+        peer = tr.get_extra_info("peername")
         if not sockname or not peer or not _is_loopback(str(peer[0])):
-            transport.abort()  # the lab answers loopback peers only
+            tr.abort()  # the lab answers loopback peers only
             return
         self.sample = self.resolver(str(sockname[0]), int(sockname[1]))
         if self.sample is None:
-            transport.abort()
+            tr.abort()
 
     def data_received(self, data: bytes) -> None:
         try:
