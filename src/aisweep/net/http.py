@@ -14,6 +14,7 @@ import hashlib
 import socket
 import ssl
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -241,11 +242,10 @@ def make_ssl_context() -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    try:
+    with contextlib.suppress(ValueError, ssl.SSLError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # old versions are allowed on purpose: posture is measured
         ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.set_ciphers("ALL:@SECLEVEL=0")
-    except (ValueError, ssl.SSLError):
-        pass
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 

@@ -75,7 +75,7 @@ class _Session:
         obs = await self.conn.request(
             request, _host_header(self.target, self.scheme), stream=stream, max_bytes=max_bytes
         )
-        if obs.outcome is Outcome.TIMEOUT and obs.status is None:
+        if obs.outcome is Outcome.TIMEOUT:  # silent servers and tarpits alike
             self.timeouts += 1
             if self.timeouts >= MAX_TIMEOUTS:
                 self.dead = Outcome.TIMEOUT

@@ -257,7 +257,12 @@ def parse_rule_text(text: str, where: str) -> Rule:
     errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
         err = jsonschema.exceptions.best_match(errors) or errors[0]
-        path = list(err.absolute_path)
+        path: list[str | int] = list(err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+            extra = [k for k in err.instance if k not in allowed]
+            if extra:
+                path.append(extra[0])
         where_in = "/".join(str(p) for p in path) or "(top level)"
         raise RuleError(f"{where}:{_line_for(lines, path)}: {where_in}: {err.message}")
     return _Compiler(data, where, lines).compile()

@@ -1,0 +1,236 @@
+"""The engine against misbehaving servers on 127.0.0.1: every attempt gets the right Outcome and the run finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from aisweep.models import Outcome, Target
+from aisweep.net.http import ClientConfig, make_ssl_context
+from aisweep.net.probe import ProbeSettings, probe_target
+from aisweep.rules.loader import parse_rule_text
+from aisweep.rules.plan import RuleSet
+from tests.conftest import free_port
+
+RULE = """id: echo
+name: Echo
+category: generic
+ports: any
+probes:
+  root: {path: /}
+  a: {path: /a}
+  b: {path: /b}
+  head: {path: /h, method: HEAD}
+identify:
+  - all:
+      - {probe: root, body: echo-server}
+"""
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def ruleset() -> RuleSet:
+    return RuleSet([parse_rule_text(RULE, "echo.yaml")])
+
+
+def settings(read: float = 1.0, max_body: int = 1024 * 1024) -> ProbeSettings:
+    return ProbeSettings(ClientConfig(connect_timeout=1.0, read_timeout=read, max_body=max_body))
+
+
+async def serve(handler: Handler, tls: ssl.SSLContext | None = None) -> tuple[asyncio.Server, int]:
+    port = free_port()
+    server = await asyncio.start_server(handler, "127.0.0.1", port, ssl=tls)
+    return server, port
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return b""
+
+
+def echo_response(request: bytes) -> bytes:
+    path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b"/"
+    body = b"echo-server " + path
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
+    return head if request.startswith(b"HEAD") else head + body
+
+
+async def run(port: int, *, read: float = 1.0, max_body: int = 1024 * 1024, scheme: str | None = None):  # type: ignore[no-untyped-def]
+    return await probe_target(
+        Target("127.0.0.1", port, scheme), ruleset(), settings(read, max_body), make_ssl_context()
+    )
+
+
+async def test_keep_alive_one_connection_for_all_probes() -> None:
+    connections = 0
+    seen: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while request := await read_request(reader):
+            seen.append(request)
+            writer.write(echo_response(request))
+            await writer.drain()
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port)
+    assert result.outcome is Outcome.OK and result.service is not None
+    assert connections == 1
+    assert result.requests_sent == len(seen) == 4
+    assert all(b"User-Agent: aisweep/" in r for r in seen)
+    head = next(o for o in result.observations if o.request.method == "HEAD")
+    assert head.status == 200 and head.body == b""
+
+
+async def test_server_closing_between_requests_reconnects() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        writer.write(echo_response(request).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1))
+        await writer.drain()
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port)
+    assert result.outcome is Outcome.OK
+    assert all(o.status == 200 for o in result.observations)
+
+
+async def test_refused() -> None:
+    result = await run(free_port())
+    assert result.outcome is Outcome.REFUSED and result.service is None
+
+
+async def test_server_that_never_answers_times_out() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    server, port = await serve(handler)
+    async with server:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        result = await run(port, read=0.5, scheme="http")
+        assert loop.time() - start < 5
+    assert result.outcome is Outcome.TIMEOUT
+
+
+async def test_fifty_megabytes_is_capped() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        size = 50 * 1024 * 1024
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        chunk = b"echo-server " + b"x" * 65524
+        try:
+            for _ in range(size // len(chunk)):
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port, max_body=256 * 1024, read=5.0)
+    first = result.observations[0]
+    assert first.outcome is Outcome.TOO_LARGE and first.truncated
+    assert len(first.body) == 256 * 1024
+    assert result.service is not None  # the prefix still identified it
+
+
+async def test_malformed_http_is_a_protocol_error() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HELLO THIS IS NOT HTTP\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port, scheme="http")
+    assert result.outcome is Outcome.PROTOCOL_ERROR
+    assert result.observations == [] or result.service is None
+
+
+async def test_reset_by_peer() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port, scheme="http")
+    assert result.outcome is Outcome.RESET
+
+
+async def test_trickling_tarpit_times_out_with_partial_body() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\necho-server ")
+        try:
+            for _ in range(100):
+                writer.write(b".")
+                await writer.drain()
+                await asyncio.sleep(0.1)
+        except ConnectionError:
+            pass
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port, read=0.5, scheme="http")
+    first = result.observations[0]
+    assert result.outcome is Outcome.TIMEOUT
+    assert first.outcome is Outcome.TIMEOUT and first.truncated and first.body.startswith(b"echo-server .")
+    assert result.requests_sent == 2  # two timeouts and the target is given up
+
+
+async def test_tls_only_port_falls_back_to_tls(self_signed_cert: tuple[Path, Path]) -> None:
+    cert, key = self_signed_cert
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request := await read_request(reader):
+            writer.write(echo_response(request))
+            await writer.drain()
+        writer.close()
+
+    server, port = await serve(handler, tls=ctx)
+    async with server:
+        result = await run(port)
+    assert result.outcome is Outcome.OK, result.error
+    assert result.scheme == "https"
+    assert result.service is not None and result.service.tls is not None
+    assert result.service.tls.version.startswith("TLS")
+
+
+async def test_internal_errors_never_end_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in one target's handling becomes that target's outcome; the scheduler carries on."""
+    from aisweep.net import scheduler
+
+    calls = 0
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        raise ValueError("boom")
+
+    monkeypatch.setattr(scheduler, "probe_target", broken)
+    targets = iter([(i, Target("127.0.0.1", 1 + i)) for i in range(5)])
+    results = [
+        r async for _, r in scheduler.scan_targets(targets, ruleset(), scheduler.SchedulerSettings(concurrency=2))
+    ]
+    assert calls == 5 and len(results) == 5
+    assert all(r.outcome is Outcome.PROTOCOL_ERROR and "boom" in (r.error or "") for r in results)

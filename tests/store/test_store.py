@@ -1,0 +1,142 @@
+"""The store: migrations, streaming writes, and results that survive a killed scan."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from aisweep.errors import StoreError
+from aisweep.store.db import Store
+from aisweep.store.schema import SCHEMA_VERSION
+
+RECORD = {
+    "target": {"host": "127.0.0.1", "port": 11434, "scheme": "http", "hostname": None, "origin": "cli"},
+    "product": "ollama",
+    "version": "0.1.32",
+    "version_confidence": "exact",
+    "confidence": "high",
+    "auth": {"tier": "open-read", "evidence": "e", "partial": []},
+    "surfaces": {"models": 2},
+    "findings": [
+        {
+            "id": "auth.none",
+            "severity": "high",
+            "title": "t",
+            "control": "authentication",
+            "evidence": "e",
+            "remediation": "r",
+            "fingerprint": "f" * 32,
+            "category": "authentication",
+        }
+    ],
+    "observations": [
+        {
+            "method": "GET",
+            "path": "/",
+            "request_headers": [],
+            "outcome": "ok",
+            "status": 200,
+            "headers": [["server", "x"]],
+            "body_b64": "T2xsYW1hIGlzIHJ1bm5pbmc=",
+            "truncated": False,
+            "elapsed_ms": 1.0,
+            "error": None,
+        }
+    ],
+}
+
+
+def test_roundtrip(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "a.db"))
+    assert store.schema_version == SCHEMA_VERSION
+    run = store.start_run("scan", ["127.0.0.1"], {"ports": [11434]})
+    store.add_service(run, RECORD)
+    store.finish_run(run, {"services": 1})
+    store.close()
+    again = Store(str(tmp_path / "a.db"))  # reopening does not re-apply migrations
+    assert again.latest_run() == run
+    info = again.run_info(run)
+    assert info is not None and info["status"] == "finished" and info["counters"] == {"services": 1}
+    (rec,) = list(again.service_records(run))
+    assert rec["product"] == "ollama" and "observations" not in rec
+    assert again.count("findings", run) == 1 and again.count("observations", run) == 1
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        body = db.execute("SELECT body FROM observations").fetchone()[0]
+    assert body == b"Ollama is running"
+    again.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    Store(str(tmp_path / "b.db")).close()
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'b.db'}")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (999)"))
+    with pytest.raises(StoreError, match="newer aisweep"):
+        Store(str(tmp_path / "b.db"))
+
+
+def test_unwritable_database_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open results database"):
+        Store(str(tmp_path / "missing-dir" / "x.db"))
+
+
+def _scan_cmd(lab_cidr: str, db: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "aisweep",
+        "scan",
+        lab_cidr,
+        "-p",
+        "ai",
+        "--db",
+        str(db),
+        "--rate",
+        "150",
+        "--workers",
+        "1",
+        "--seed",
+        "5",
+        "-q",
+        "--format",
+        "jsonl",
+        "-o",
+        str(db.with_suffix(".jsonl")),
+    ]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_scan_keeps_what_it_found(lab, tmp_path: Path, sig: int) -> None:  # type: ignore[no-untyped-def]
+    db = tmp_path / "killed.db"
+    proc = subprocess.Popen(_scan_cmd(lab.network.cidr(), db), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    found = 0
+    while time.monotonic() < deadline and found < 3:
+        time.sleep(0.5)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    found = conn.execute("SELECT COUNT(*) FROM services").fetchone()[0]
+            except sqlite3.OperationalError:
+                found = 0
+    assert found >= 3, "the scan never reported services"
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT record FROM services").fetchall()
+        status = conn.execute("SELECT status FROM runs").fetchone()[0]
+    assert len(rows) >= found
+    for (text,) in rows:
+        assert json.loads(text)["product"]
+    assert status == ("interrupted" if sig == signal.SIGINT else "running")
+    lines = db.with_suffix(".jsonl").read_text().splitlines()
+    assert len(lines) >= found - 1 and all(json.loads(line)["target"] for line in lines)

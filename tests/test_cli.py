@@ -1,0 +1,130 @@
+"""The command line, end to end against the emulated network on 127.78.0.0/26."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from aisweep import __version__
+from aisweep.cli import app
+from aisweep.lab.demo import compare
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_bad_target_is_one_line_and_scans_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    result = runner.invoke(app, ["scan", "127.0.0.1", "300.1.2.3", "--db", str(db)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "300.1.2.3" in lines[0] and "Traceback" not in result.output
+    assert not db.exists()
+
+
+def test_bad_ports_and_missing_exclude(tmp_path: Path) -> None:
+    assert runner.invoke(app, ["scan", "127.0.0.1", "-p", "99999", "--db", str(tmp_path / "a.db")]).exit_code == 2
+    r = runner.invoke(app, ["scan", "127.0.0.1", "--exclude", str(tmp_path / "nope"), "--db", str(tmp_path / "a.db")])
+    assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_scan_jsonl_matches_ground_truth(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
+    ports = ",".join(str(p) for p in sorted({p for _, p in lab.network.listeners()}))
+    result = runner.invoke(
+        app, ["scan", lab.network.cidr(), "-p", ports, "--db", str(db), "-f", "jsonl", "-o", str(out), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records
+    for r in records:
+        assert {
+            "target",
+            "product",
+            "version",
+            "version_source",
+            "version_confidence",
+            "auth",
+            "surfaces",
+            "findings",
+        } <= set(r)
+        for f in r["findings"]:
+            assert {"id", "severity", "title", "evidence", "remediation", "control"} <= set(f)
+    cmp = compare(lab.network, records)
+    assert cmp.ok, cmp.problems[:10]
+
+
+def test_exclusion_list_is_honoured(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    listeners = lab.network.listeners()
+    host, port = listeners[0]
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text(f"# never touch\n{host}\n")
+    out = tmp_path / "o.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "scan",
+            f"{host}/30",
+            "-p",
+            str(port),
+            "--exclude",
+            str(exclude),
+            "--db",
+            str(tmp_path / "e.db"),
+            "-f",
+            "jsonl",
+            "-o",
+            str(out),
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    hosts = {json.loads(line)["target"]["host"] for line in out.read_text().splitlines()}
+    assert host not in hosts
+
+
+def test_fail_on(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    args = ["scan", lab.network.cidr(), "-p", "8888,4000,5000", "--db", str(tmp_path / "f.db"), "-q"]
+    assert runner.invoke(app, [*args, "--fail-on", "high"]).exit_code == 1
+    assert (
+        runner.invoke(
+            app, ["scan", "127.0.0.1", "-p", "1", "--db", str(tmp_path / "g.db"), "-q", "--fail-on", "info"]
+        ).exit_code
+        == 0
+    )
+
+
+def test_json_array_output(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "o.json"
+    r = runner.invoke(
+        app,
+        ["scan", lab.network.cidr(), "-p", "8888", "--db", str(tmp_path / "j.db"), "-f", "json", "-o", str(out), "-q"],
+    )
+    assert r.exit_code == 0
+    data = json.loads(out.read_text())
+    assert isinstance(data, list) and all(d["product"] for d in data)
+
+
+def test_table_output_and_summary(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    r = runner.invoke(app, ["scan", lab.network.cidr(), "-p", "8888,5000", "--db", str(tmp_path / "t.db")])
+    assert r.exit_code == 0
+    assert "Services found" in r.output and "stored in" in r.output
+
+
+def test_rules_commands(tmp_path: Path) -> None:
+    assert "jupyter" in runner.invoke(app, ["rules", "list"]).output
+    assert "id: mlflow" in runner.invoke(app, ["rules", "show", "mlflow"]).output
+    assert runner.invoke(app, ["rules", "show", "nonesuch"]).exit_code == 2
+    assert "valid" in runner.invoke(app, ["rules", "validate"]).output
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("id: broken\nname: B\ncategory: nope\nports: [1]\nprobes: {r: {path: /}}\nidentify: []\n")
+    r = runner.invoke(app, ["rules", "validate", str(bad)])
+    assert r.exit_code == 2 and "broken.yaml:" in r.output
+    test = runner.invoke(app, ["rules", "test"])
+    assert test.exit_code == 0 and " passed, 0 failed" in test.output
