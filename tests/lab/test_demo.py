@@ -22,7 +22,7 @@ def test_truth_is_a_pure_function_of_address() -> None:
 
 
 def test_lab_refuses_non_loopback_addresses() -> None:
-    with pytest.raises(ValueError, match="127.0.0.0/8"):
+    with pytest.raises(ValueError, match=r"127\.0\.0\.0/8"):
         LabNetwork(load_rules(), hosts=10, seed=1, base="10.0.0.1")
 
 

@@ -37,6 +37,9 @@ identify:
 """
 
 
+TWO_MODELS = '{"data":[{"owned_by":"x"},{"owned_by":"vllm"}]}'
+
+
 def make(cond: str, extra: str = "", rid: str = "t") -> Rule:
     return rule(BASE.format(id=rid, cond=cond, extra=extra))
 
