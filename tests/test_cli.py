@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from aisweep import __version__
@@ -34,11 +35,27 @@ def test_bad_ports_and_missing_exclude(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "does not exist" in r.output
 
 
-def test_scan_jsonl_matches_ground_truth(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scan_jsonl_matches_ground_truth(lab, tmp_path: Path, workers: int) -> None:  # type: ignore[no-untyped-def]
     out, db = tmp_path / "out.jsonl", tmp_path / "s.db"
     ports = ",".join(str(p) for p in sorted({p for _, p in lab.network.listeners()}))
     result = runner.invoke(
-        app, ["scan", lab.network.cidr(), "-p", ports, "--db", str(db), "-f", "jsonl", "-o", str(out), "-q"]
+        app,
+        [
+            "scan",
+            lab.network.cidr(),
+            "-p",
+            ports,
+            "--db",
+            str(db),
+            "-f",
+            "jsonl",
+            "-o",
+            str(out),
+            "-q",
+            "--workers",
+            str(workers),
+        ],
     )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in out.read_text().splitlines()]

@@ -13,7 +13,7 @@ From Python::
     with running("mlflow-2.9.2") as svc:
         urllib.request.urlopen(svc.base_url + "/version")
 
-Stdlib only (plus nothing): it runs from the project venv or any Python 3.11.
+Stdlib only: it runs from the project venv or any Python 3.11+.
 """
 
 from __future__ import annotations
