@@ -178,7 +178,7 @@ def print_summary(console: Console, run_id: str, stats: ScanStats, summary: _Sto
 
 
 def _fail(exc: AisweepError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)  # one line, never wrapped
     return typer.Exit(2)
 
 

@@ -80,6 +80,7 @@ class ScanStats:
     services: int = 0
     requests: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    unidentified_by_port: Counter[str] = field(default_factory=Counter)  # HTTP answered, no rule matched
     started: float = field(default_factory=time.monotonic)
     interrupted: bool = False
 
@@ -91,6 +92,8 @@ class ScanStats:
                 self.services += value
             elif key == "requests":
                 self.requests += value
+            elif key.startswith("unidentified:"):
+                self.unidentified_by_port[key.split(":", 1)[1]] += value
             else:
                 self.outcomes[key] += value
 
@@ -105,6 +108,7 @@ class ScanStats:
             "services": self.services,
             "requests": self.requests,
             "outcomes": dict(self.outcomes),
+            "unidentified_by_port": dict(self.unidentified_by_port),
             "elapsed_s": round(self.elapsed, 3),
             "interrupted": self.interrupted,
         }
@@ -191,6 +195,8 @@ async def _drive(job: _WorkerJob, emit: Callable[[list[dict[str, Any]], dict[str
         if record is not None:
             counts["services"] += 1
             records.append(record)
+        elif result.outcome is Outcome.OK:
+            counts[f"unidentified:{result.target.port}"] += 1
         if excluded[0]:
             counts[Outcome.EXCLUDED.value] += excluded[0]
             counts["done"] += excluded[0]
