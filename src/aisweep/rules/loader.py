@@ -227,9 +227,10 @@ class _Compiler:
         )
 
     def _counter(self, c: dict[str, Any], path: list[str | int]) -> Counter:
+        paths = [c["count"]] if isinstance(c["count"], str) else c["count"]
         return Counter(
             self.request_for(c["probe"], [*path, "probe"]),
-            self.json_path(c["count"], [*path, "count"]),
+            tuple(self.json_path(p, [*path, "count"]) for p in paths),
             self.json_match(c["where"], [*path, "where"]) if "where" in c else None,
             bool(c.get("missing_is_zero", False)),
         )

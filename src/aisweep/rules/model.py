@@ -243,10 +243,11 @@ class PartialRule:
 
 @dataclass(frozen=True, slots=True)
 class Counter:
-    """A data surface counted from one response: the length of a list/object, optionally filtered."""
+    """A data surface counted from one response: the length of a list/object (several paths are summed),
+    optionally filtered by `where`."""
 
     request: Request
-    path: str
+    paths: tuple[str, ...]
     where: JsonMatch | None = None
     missing_is_zero: bool = False
 
@@ -257,15 +258,16 @@ class Counter:
         document = obs.json()
         if document is NO_JSON:
             return None
-        values = select(document, self.path)
-        if not values and self.missing_is_zero and isinstance(document, dict):
-            return 0
-        if len(values) != 1 or not isinstance(values[0], list | dict):
-            return None
-        items = values[0] if isinstance(values[0], list) else list(values[0].values())
-        if self.where is not None:
-            return sum(1 for item in items if self.where.test(item))
-        return len(items)
+        total = 0
+        for path in self.paths:
+            values = select(document, path)
+            if not values and self.missing_is_zero and isinstance(document, dict):
+                continue
+            if len(values) != 1 or not isinstance(values[0], list | dict):
+                return None
+            items = values[0] if isinstance(values[0], list) else list(values[0].values())
+            total += sum(1 for item in items if self.where.test(item)) if self.where is not None else len(items)
+        return total
 
 
 @dataclass(frozen=True, slots=True)
