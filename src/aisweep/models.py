@@ -124,12 +124,32 @@ class Request:
 
 @dataclass(slots=True)
 class TlsFacts:
+    """TLS facts of one service: the negotiated session, and (for identified services) its posture."""
+
     version: str
     cipher: str
     cert_sha256: str | None = None
+    cert_der: bytes | None = field(default=None, repr=False)
+    versions: dict[str, bool] = field(default_factory=dict)  # "TLSv1.0".."TLSv1.3" -> accepted
+    cert: dict[str, Any] | None = None
+    verify_error: str | None = None
+    name_mismatch: bool | None = None
+    expired: bool = False
+    not_yet_valid: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"version": self.version, "cipher": self.cipher, "cert_sha256": self.cert_sha256}
+        return {
+            "version": self.version,
+            "cipher": self.cipher,
+            "cert_sha256": self.cert_sha256,
+            "versions": dict(self.versions),
+            "cert": self.cert,
+            "verify_error": self.verify_error,
+            "name_mismatch": self.name_mismatch,
+            "expired": self.expired,
+            "not_yet_valid": self.not_yet_valid,
+            "self_signed": bool(self.cert and self.cert.get("self_signed")),
+        }
 
 
 _NOT_PARSED: Final = object()

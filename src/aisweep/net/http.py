@@ -195,11 +195,12 @@ class HttpConnection(asyncio.Protocol):
         p.cap = min(max_bytes, self.config.max_body) if max_bytes else self.config.max_body
         p.sniff = bool(max_bytes)
         self._pending = p
+        names = {k.lower() for k, _ in req.headers}
         lines = [
             f"{req.method} {req.path} HTTP/1.1",
-            f"Host: {host_header}",
+            "" if "host" in names else f"Host: {host_header}",  # a probe may test Host validation
             f"User-Agent: {self.config.user_agent}",
-            "Accept: */*" if not any(k.lower() == "accept" for k, _ in req.headers) else "",
+            "" if "accept" in names else "Accept: */*",
             "Connection: keep-alive",
         ]
         lines.extend(f"{k}: {v}" for k, v in req.headers)
@@ -293,6 +294,7 @@ async def open_connection(
                 version=obj.version() or "",
                 cipher=cipher[0] if cipher else "",
                 cert_sha256=hashlib.sha256(der).hexdigest() if der else None,
+                cert_der=der,
             )
     sock = proto.transport.get_extra_info("socket") if proto.transport is not None else None
     if sock is not None:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from aisweep.assess import conclude
 from aisweep.models import Level, Observation, Outcome, Request, Target, TargetResult, TlsFacts
 from aisweep.net.http import ClientConfig, HttpConnection, open_connection, plain_http_hit_tls
+from aisweep.net.tls import add_tls_posture
 from aisweep.rules.plan import RuleSet
-from aisweep.rules.rounds import MAX_REQUESTS, run_rounds
+from aisweep.rules.rounds import ASSESS_BYTES, MAX_REQUESTS, run_rounds
 from aisweep.targets.ports import TLS_FIRST_PORTS
 
 MAX_TIMEOUTS = 2
@@ -130,13 +131,18 @@ async def probe_target(
     async def send(request: Request) -> Observation:
         return await session.send(request, request.key in stream_keys, caps.get(request.key))
 
+    async def assess(request: Request) -> Observation:
+        return await session.send(request, False, caps.get(request.key, ASSESS_BYTES))
+
     def stopped() -> bool:
         return session.dead is not None or session.requests >= MAX_REQUESTS
 
     try:
-        matches = await run_rounds(ruleset, target.port, send, observations, stopped)
+        matches = await run_rounds(ruleset, target.port, send, observations, stopped, assess)
     finally:
         session.close()
+    if session.scheme == "https" and session.tls is not None and matches:
+        await add_tls_posture(session.tls, target, settings.client)
     answered = any(o.answered for o in observations.values())
     result = TargetResult(
         target,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from aisweep.checks.probes import assessment_requests
 from aisweep.models import Observation, Request
-from aisweep.rules.identify import Match, match_all
+from aisweep.rules.identify import Match, match_all, resolve
 from aisweep.rules.plan import RuleSet
 
 MAX_ROUNDS = 4
 MAX_REQUESTS = 48
+ASSESS_BYTES = 64 * 1024  # operational endpoints (/metrics, /openapi.json) are sniffed, not downloaded
 
 Send = Callable[[Request], Awaitable[Observation]]
 
@@ -21,8 +23,12 @@ async def run_rounds(
     send: Send,
     observations: dict[str, Observation],
     stopped: Callable[[], bool] = lambda: False,
+    assess: Callable[[Request], Awaitable[Observation]] | None = None,
 ) -> list[Match]:
-    """Fill `observations` (request key -> observation) round by round; return the final matches."""
+    """Fill `observations` (request key -> observation) round by round; return the final matches.
+
+    When a product is identified, a last round sends the checks' assessment requests (checks/probes.py) through
+    `assess` (or `send`)."""
     queue = [r for r in ruleset.first_round(port) if r.key not in observations]
     matches: list[Match] = []
     for _ in range(MAX_ROUNDS):
@@ -35,4 +41,10 @@ async def run_rounds(
         queue = ruleset.next_round([m.rule for m in matches], sent)
         if not queue or stopped():
             break
+    winner, _ = resolve(matches)
+    if winner is not None and not stopped():
+        api_path = winner.signal.conditions[0].request.path
+        for request in assessment_requests(api_path):
+            if request.key not in observations and not stopped():
+                observations[request.key] = await (assess or send)(request)
     return matches

@@ -17,7 +17,7 @@ from aisweep.errors import RuleError
 from aisweep.models import Level, Observation, Outcome, Request, Service, Target
 from aisweep.rules.model import Rule
 from aisweep.rules.plan import RuleSet
-from aisweep.rules.rounds import run_rounds
+from aisweep.rules.rounds import ASSESS_BYTES, run_rounds
 
 NOT_FOUND = (404, (("content-type", "text/plain; charset=utf-8"),), b"404 page not found")
 
@@ -56,7 +56,7 @@ class Sample:
 
     def observation(self, request: Request, max_bytes: int | None = None) -> Observation:
         r = self.respond(request.method, request.path)
-        if max_bytes and len(r.body) > max_bytes:
+        if max_bytes and len(r.body) > max_bytes and request.method != "HEAD":
             return Observation(request, Outcome.OK, r.status, r.headers, r.body[:max_bytes], True)
         return Observation(request, Outcome.OK, r.status, r.headers, r.body, r.truncated)
 
@@ -130,7 +130,10 @@ def replay(sample: Sample, rules: list[Rule], level: Level = Level.SAFE, port: i
     async def send(request: Request) -> Observation:
         return sample.observation(request, ruleset.byte_caps.get(request.key))
 
-    matches = asyncio.run(run_rounds(ruleset, port, send, observations))
+    async def assess(request: Request) -> Observation:
+        return sample.observation(request, ruleset.byte_caps.get(request.key, ASSESS_BYTES))
+
+    matches = asyncio.run(run_rounds(ruleset, port, send, observations, assess=assess))
     return conclude(Target("127.0.0.1", port, origin="sample"), "http", matches, observations, None, level)
 
 

@@ -1,0 +1,41 @@
+"""Requests the engine sends to every identified service after identification, for the Python checks.
+
+They are safe-level: GETs and an OPTIONS preflight with a foreign Origin or Host, a path that cannot exist (to tell
+a catch-all/honeypot from a real product), and a few well-known operational endpoints. Checks find the resulting
+observations by these requests' keys."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aisweep.models import Request
+
+CORS_ORIGIN: Final = "https://aisweep-cors-check.invalid"
+FOREIGN_HOST: Final = "aisweep-rebind-check.invalid"
+CATCHALL_PATH: Final = "/aisweep-nonexistent-7f3c9a1e"
+
+CATCHALL: Final = Request("GET", CATCHALL_PATH)
+FOREIGN_HOST_ROOT: Final = Request("GET", "/", (("Host", FOREIGN_HOST),))
+OPERATIONAL: Final[tuple[Request, ...]] = (
+    Request("GET", "/metrics"),
+    Request("GET", "/openapi.json"),
+    Request("GET", "/docs"),
+    Request("GET", "/.env"),
+)
+
+
+def cors_requests(api_path: str) -> tuple[Request, Request]:
+    """A GET and an OPTIONS preflight of the service's own API path, each with a foreign Origin."""
+    return (
+        Request("GET", api_path, (("Origin", CORS_ORIGIN),)),
+        Request(
+            "OPTIONS",
+            api_path,
+            (("Origin", CORS_ORIGIN), ("Access-Control-Request-Method", "GET")),
+        ),
+    )
+
+
+def assessment_requests(api_path: str) -> list[Request]:
+    """Everything sent after identification; `api_path` is the winning rule's first identifying path."""
+    return [CATCHALL, FOREIGN_HOST_ROOT, *cors_requests(api_path), *OPERATIONAL]
