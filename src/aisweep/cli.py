@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Annotated, Any
@@ -68,12 +68,19 @@ class _StoreSink:
         self.products: Counter[str] = Counter()
         self.tiers: Counter[str] = Counter()
 
+        self.checkpoints: dict[str, Any] = {}
+
     def add(self, record: dict[str, Any]) -> None:
-        self.store.add_service(self.run_id, record)
+        if self.store.add_service(self.run_id, record) is None:
+            return  # already stored by the interrupted run being resumed
         self.products[record["product"]] += 1
         self.tiers[record["auth"]["tier"]] += 1
         for f in record["findings"]:
             self.severities[f["severity"]] += 1
+
+    def checkpoint(self, worker: int, state: dict[str, Any], stats: ScanStats) -> None:
+        self.checkpoints[str(worker)] = state
+        self.store.save_checkpoint(self.run_id, self.checkpoints, stats.to_dict())
 
 
 def execute_scan(
@@ -87,23 +94,51 @@ def execute_scan(
     quiet: bool,
     command: str = "scan",
     console: Console | None = None,
+    resume: str | None = None,
 ) -> tuple[str, ScanStats, _StoreSink]:
-    """Parse, scan, stream to the store and the chosen output; returns (run id, stats, store summary)."""
+    """Parse, scan, stream to the store and the chosen output; returns (run id, stats, store summary).
+
+    With `resume`, the interrupted run's targets, settings, counters and checkpoint are taken from the store and
+    the run continues under the same id."""
     from aisweep.store.db import Store
 
     out_console = console or Console()
-    specs = parse_targets(targets)  # every token is checked before anything is sent
+    resume_state: dict[str, Any] | None = None
+    stats = ScanStats()
+    if resume is not None:
+        with closing(Store(db)) as reader:
+            info = reader.run_info(resume)
+        if info is None:
+            raise AisweepError(f"no run {resume!r} in {db}")
+        if info["status"] == "finished":
+            raise AisweepError(f"run {resume} already finished; nothing to resume")
+        targets = list(info["targets"])
+        settings = ScanSettings.from_dict(info["settings"])
+        exclude = Path(info["settings"]["exclude"]) if info["settings"].get("exclude") else None
+        resume_state = info.get("checkpoint") or {}
+        stats = ScanStats.from_dict(info.get("counters") or {})
+    settings.exclude = str(exclude) if exclude else None
+    specs = parse_targets(targets)  # every token is checked before anything is sent (or stored)
     exclusions = ExclusionList.from_file(exclude) if exclude else ExclusionList()
     store = Store(db)
-    run_id = store.start_run(command, targets, settings.to_dict())
+    if resume is not None:
+        run_id = resume
+        store.reopen_run(run_id)
+    else:
+        run_id = store.start_run(command, targets, settings.to_dict())
     store_sink = _StoreSink(store, run_id)
+    if resume_state:
+        store_sink.checkpoints = dict(resume_state)
+
+    def started(final: ScanSettings) -> None:
+        store.update_settings(run_id, final.to_dict())  # the seed and worker count a resume must reuse
+
     sinks: list[ResultSink] = [store_sink]
     closers: list[Any] = []
-    stats = ScanStats()
     with ExitStack() as stack:
         stream: IO[str] | None = None
         if output is not None:
-            stream = stack.enter_context(output.open("w", encoding="utf-8"))
+            stream = stack.enter_context(output.open("a" if resume else "w", encoding="utf-8"))
         elif fmt is not OutputFormat.TABLE:
             stream = sys.stdout
         if fmt is OutputFormat.JSONL and stream is not None:
@@ -138,9 +173,11 @@ def execute_scan(
                             task, total=s.targets_total, completed=s.targets_done, services=s.services, rate=rate
                         )
 
-                    stats = run_scan(specs, settings, exclusions, sinks, update, stats)
+                    stats = run_scan(
+                        specs, settings, exclusions, sinks, update, stats, store_sink, resume_state, started
+                    )
             else:
-                stats = run_scan(specs, settings, exclusions, sinks, None, stats)
+                stats = run_scan(specs, settings, exclusions, sinks, None, stats, store_sink, resume_state, started)
             if stats.interrupted:
                 status = "interrupted"
         except KeyboardInterrupt:
@@ -185,11 +222,11 @@ def _fail(exc: AisweepError) -> typer.Exit:
 @app.command()
 def scan(
     targets: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="Addresses, CIDRs (10.0.0.0/24), ranges (10.0.0.1-20), host names, host:port, URLs, @file, - (stdin)."
         ),
-    ],
+    ] = None,
     ports: Annotated[
         str,
         typer.Option("-p", "--ports", help="'ai' (AI services' default ports), 'top', or a list like 80,8000-8100."),
@@ -214,9 +251,14 @@ def scan(
     fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at or above this.")] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More detail in the summary.")] = False,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run (same targets and settings) without rescanning.")
+    ] = None,
 ) -> None:
     """Scan targets for exposed AI services and store every result."""
     try:
+        if not targets and resume is None:
+            raise AisweepError("no targets given (or use --resume RUN)")
         settings = ScanSettings(
             ports=parse_ports(ports),
             level=level,
@@ -234,7 +276,15 @@ def scan(
             raise AisweepError(f"exclusion list {exclude} does not exist")
         console = Console(stderr=fmt is not OutputFormat.TABLE and output is None)
         run_id, stats, summary = execute_scan(
-            targets, settings, exclude=exclude, output=output, fmt=fmt, db=db, quiet=quiet, console=console
+            targets or [],
+            settings,
+            exclude=exclude,
+            output=output,
+            fmt=fmt,
+            db=db,
+            quiet=quiet,
+            console=console,
+            resume=resume,
         )
     except AisweepError as exc:
         raise _fail(exc) from None

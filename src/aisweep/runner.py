@@ -51,6 +51,25 @@ class ScanSettings:
     seed: int | None = None
     rule_dirs: tuple[Path, ...] = ()
     origin: str = "cli"
+    exclude: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScanSettings:
+        return cls(
+            ports=tuple(d["ports"]),
+            level=Level(d.get("level", "safe")),
+            rate=d.get("rate"),
+            concurrency=int(d.get("concurrency", 1024)),
+            per_host=int(d.get("per_host", 4)),
+            connect_timeout=float(d.get("connect_timeout", 5.0)),
+            read_timeout=float(d.get("read_timeout", 10.0)),
+            max_body=int(d.get("max_body", 1024 * 1024)),
+            workers=d.get("workers"),
+            seed=d.get("seed"),
+            rule_dirs=tuple(Path(p) for p in d.get("rule_dirs", ())),
+            origin=d.get("origin", "cli"),
+            exclude=d.get("exclude"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,11 +85,16 @@ class ScanSettings:
             "seed": self.seed,
             "rule_dirs": [str(d) for d in self.rule_dirs],
             "origin": self.origin,
+            "exclude": self.exclude,
         }
 
 
 class ResultSink(Protocol):
     def add(self, record: dict[str, Any]) -> None: ...
+
+
+class CheckpointSink(Protocol):
+    def checkpoint(self, worker: int, state: dict[str, Any], stats: ScanStats) -> None: ...
 
 
 @dataclass(slots=True)
@@ -83,6 +107,7 @@ class ScanStats:
     unidentified_by_port: Counter[str] = field(default_factory=Counter)  # HTTP answered, no rule matched
     started: float = field(default_factory=time.monotonic)
     interrupted: bool = False
+    elapsed_before: float = 0.0  # time spent before a resume
 
     def merge(self, delta: dict[str, int]) -> None:
         for key, value in delta.items():
@@ -99,7 +124,20 @@ class ScanStats:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return time.monotonic() - self.started + self.elapsed_before
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScanStats:
+        """Counters of an interrupted run, to continue from."""
+        return cls(
+            targets_total=int(data.get("targets_total", 0)),
+            targets_done=int(data.get("targets_done", 0)),
+            services=int(data.get("services", 0)),
+            requests=int(data.get("requests", 0)),
+            outcomes=Counter(data.get("outcomes", {})),
+            unidentified_by_port=Counter(data.get("unidentified_by_port", {})),
+            elapsed_before=float(data.get("elapsed_s", 0.0)),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +160,34 @@ class _WorkerJob:
     exclusions: ExclusionList
     settings: ScanSettings
     seed: int
+    resume: dict[str, Any] | None = None  # this worker's checkpoint from an interrupted run
+
+
+class Checkpoint:
+    """Which of a worker's positions are finished: all below `watermark`, plus `done` above it.
+
+    Positions are issued in increasing order and finish out of order; the watermark is the smallest position still
+    in flight. Stored with the results in one transaction, so a resumed run neither rescans nor duplicates."""
+
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        self.start = int(state["watermark"]) if state else 0
+        self.skip = set(state.get("done", ())) if state else set()
+        self.inflight: set[int] = set()
+        self.done: set[int] = set(self.skip)
+        self.next_position = self.start
+
+    def issue(self, position: int) -> None:
+        self.inflight.add(position)
+        self.next_position = position + 1
+
+    def finish(self, position: int) -> None:
+        self.inflight.discard(position)
+        self.done.add(position)
+
+    def state(self) -> dict[str, Any]:
+        watermark = min(self.inflight) if self.inflight else self.next_position
+        self.done = {p for p in self.done if p >= watermark}
+        return {"watermark": watermark, "done": sorted(self.done)}
 
 
 def shard_of(host: str, count: int) -> int:
@@ -160,17 +226,25 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _shard_targets(job: _WorkerJob, space: TargetSpace, excluded: list[int]) -> Iterator[tuple[int, Target]]:
-    for position, target in space:
+def _shard_targets(
+    job: _WorkerJob, space: TargetSpace, excluded: list[int], checkpoint: Checkpoint
+) -> Iterator[tuple[int, Target]]:
+    for position, target in space.iter_from(checkpoint.start):
+        if position in checkpoint.skip:
+            continue
         if target is None:
             if job.index == 0:
                 excluded[0] += 1
             continue
         if job.count == 1 or shard_of(target.host, job.count) == job.index:
+            checkpoint.issue(position)
             yield position, target
 
 
-async def _drive(job: _WorkerJob, emit: Callable[[list[dict[str, Any]], dict[str, int]], None]) -> None:
+Emit = Callable[[list[dict[str, Any]], dict[str, int], dict[str, Any]], None]
+
+
+async def _drive(job: _WorkerJob, emit: Emit) -> None:
     s = job.settings
     ruleset = RuleSet(load_rules(s.rule_dirs), s.level)
     space = TargetSpace(job.specs, s.ports, exclusions=job.exclusions, seed=job.seed, origin=s.origin)
@@ -187,7 +261,9 @@ async def _drive(job: _WorkerJob, emit: Callable[[list[dict[str, Any]], dict[str
     records: list[dict[str, Any]] = []
     counts: Counter[str] = Counter()
     last = time.monotonic()
-    async for position, result in scan_targets(_shard_targets(job, space, excluded), ruleset, sched):
+    checkpoint = Checkpoint(job.resume)
+    async for position, result in scan_targets(_shard_targets(job, space, excluded, checkpoint), ruleset, sched):
+        checkpoint.finish(position)
         counts["done"] += 1
         counts[result.outcome.value] += 1
         counts["requests"] += result.requests_sent
@@ -203,12 +279,12 @@ async def _drive(job: _WorkerJob, emit: Callable[[list[dict[str, Any]], dict[str
             excluded[0] = 0
         now = time.monotonic()
         if len(records) >= _BATCH_SIZE or now - last >= _BATCH_SECONDS:
-            emit(records, dict(counts))
+            emit(records, dict(counts), checkpoint.state())
             records, counts, last = [], Counter(), now
     if excluded[0]:
         counts[Outcome.EXCLUDED.value] += excluded[0]
         counts["done"] += excluded[0]
-    emit(records, dict(counts))
+    emit(records, dict(counts), checkpoint.state())
 
 
 def _run_worker(job: _WorkerJob, put: Callable[[Any], None]) -> None:
@@ -216,7 +292,7 @@ def _run_worker(job: _WorkerJob, put: Callable[[Any], None]) -> None:
         _raise_fd_limit()
         runner = _new_runner()
         with runner:
-            runner.run(_drive(job, lambda recs, counts: put(("batch", job.index, recs, counts))))
+            runner.run(_drive(job, lambda recs, counts, cp: put(("batch", job.index, recs, (counts, cp)))))
         put(("done", job.index, None, None))
     except Exception as exc:  # report, never hang the parent
         put(("error", job.index, f"{type(exc).__name__}: {exc}", None))
@@ -249,11 +325,18 @@ def run_scan(
     sinks: list[ResultSink],
     on_progress: Callable[[ScanStats], None] | None = None,
     stats: ScanStats | None = None,
+    checkpoints: CheckpointSink | None = None,
+    resume: dict[str, dict[str, Any]] | None = None,
+    on_start: Callable[[ScanSettings], None] | None = None,
 ) -> ScanStats:
-    """Scan everything in `specs`; every service record goes to each sink as soon as its worker reports it."""
+    """Scan everything in `specs`; every service record goes to each sink as soon as its worker reports it.
+
+    With `resume` (worker index -> checkpoint of an interrupted run, same settings and seed), finished positions
+    are skipped; `stats` then carries the interrupted run's counters."""
     stats = stats or ScanStats()
+    resuming = resume is not None
     resolved, failed = resolve_specs(specs)
-    for spec in failed:
+    for spec in [] if resuming else failed:
         if spec.hostname and exclusions.contains_name(spec.hostname):
             stats.outcomes[Outcome.EXCLUDED.value] += 1
         else:
@@ -263,11 +346,18 @@ def run_scan(
     seed = settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(63)
     settings.seed = seed
     space = TargetSpace(resolved, settings.ports, exclusions=exclusions, seed=seed, origin=settings.origin)
-    stats.targets_total += space.size
+    if not resuming:
+        stats.targets_total += space.size
     if space.size == 0:
         return stats
     count = plan_workers(settings, space.size)
-    jobs = [_WorkerJob(i, count, tuple(resolved), exclusions, settings, seed) for i in range(count)]
+    settings.workers = count  # recorded, so a resumed run shards the same way
+    if on_start is not None:
+        on_start(settings)
+    jobs = [
+        _WorkerJob(i, count, tuple(resolved), exclusions, settings, seed, (resume or {}).get(str(i)))
+        for i in range(count)
+    ]
     messages: queue.Queue[Any] | Any
     procs: list[Any] = []
     if count == 1:
@@ -293,6 +383,8 @@ def run_scan(
                         while True:
                             kind, _index, payload, counts = messages.get_nowait()
                             _consume(kind, payload, counts, sinks, stats, errors)
+                            if kind == "batch" and checkpoints is not None:
+                                checkpoints.checkpoint(_index, counts[1], stats)
                     break
                 if on_progress:
                     on_progress(stats)
@@ -300,6 +392,8 @@ def run_scan(
             if kind in ("done", "error"):
                 running -= 1
             _consume(kind, payload, counts, sinks, stats, errors)
+            if kind == "batch" and checkpoints is not None:
+                checkpoints.checkpoint(_index, counts[1], stats)
             if on_progress:
                 on_progress(stats)
     except KeyboardInterrupt:
@@ -326,4 +420,4 @@ def _consume(
     for record in payload:
         for sink in sinks:
             sink.add(record)
-    stats.merge(counts)
+    stats.merge(counts[0])

@@ -89,15 +89,16 @@ def test_unwritable_database_is_a_clear_error(tmp_path: Path) -> None:
         Store(str(tmp_path / "missing-dir" / "x.db"))
 
 
-def _scan_cmd(lab_cidr: str, db: Path) -> list[str]:
+def _scan_cmd(lab, db: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    ports = ",".join(str(p) for p in sorted({p for _, p in lab.network.listeners()}))
     return [
         sys.executable,
         "-m",
         "aisweep",
         "scan",
-        lab_cidr,
+        lab.network.cidr(),
         "-p",
-        "ai",
+        ports,
         "--db",
         str(db),
         "--rate",
@@ -117,7 +118,7 @@ def _scan_cmd(lab_cidr: str, db: Path) -> list[str]:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_killed_scan_keeps_what_it_found(lab, tmp_path: Path, sig: int) -> None:  # type: ignore[no-untyped-def]
     db = tmp_path / "killed.db"
-    proc = subprocess.Popen(_scan_cmd(lab.network.cidr(), db), env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(_scan_cmd(lab, db), env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 60
     found = 0
     while time.monotonic() < deadline and found < 3:
@@ -140,3 +141,46 @@ def test_killed_scan_keeps_what_it_found(lab, tmp_path: Path, sig: int) -> None:
     assert status == ("interrupted" if sig == signal.SIGINT else "running")
     lines = db.with_suffix(".jsonl").read_text().splitlines()
     assert len(lines) >= found - 1 and all(json.loads(line)["target"] for line in lines)
+
+
+def test_resume_after_kill_finishes_without_rescans_or_duplicates(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from aisweep.lab.demo import compare
+
+    db = tmp_path / "resume.db"
+    proc = subprocess.Popen(_scan_cmd(lab, db))
+    deadline = time.monotonic() + 60
+    done = 0
+    while time.monotonic() < deadline and done < 400:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    row = conn.execute("SELECT counters FROM runs").fetchone()
+                done = json.loads(row[0]).get("targets_done", 0) if row and row[0] else 0
+            except sqlite3.OperationalError:
+                done = 0
+    assert done >= 400, "the scan made no progress"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    with sqlite3.connect(db) as conn:
+        run_id, status, checkpoint = conn.execute("SELECT id, status, checkpoint FROM runs").fetchone()
+        before = conn.execute("SELECT COUNT(*) FROM services").fetchone()[0]
+    assert status == "running" and json.loads(checkpoint)["0"]["watermark"] > 0
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "aisweep", "scan", "--resume", run_id, "--db", str(db), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    with sqlite3.connect(db) as conn:
+        status, counters = conn.execute("SELECT status, counters FROM runs").fetchone()
+        rows = [json.loads(r[0]) for r in conn.execute("SELECT record FROM services")]
+        distinct = conn.execute("SELECT COUNT(DISTINCT host || ':' || port) FROM services").fetchone()[0]
+    counters = json.loads(counters)
+    assert status == "finished"
+    assert len(rows) == distinct >= before
+    assert counters["targets_done"] == counters["targets_total"]  # nothing counted twice, nothing left out
+    cmp = compare(lab.network, rows)
+    assert cmp.ok, cmp.problems[:5]

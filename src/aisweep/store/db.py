@@ -107,11 +107,21 @@ class Store:
             )
         return run_id
 
-    def add_service(self, run_id: str, record: dict[str, Any]) -> int:
+    def _insert(self, table: sa.Table) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            return pg_insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+
+    def add_service(self, run_id: str, record: dict[str, Any]) -> int | None:
         conn = self._writer()
         target = record["target"]
         row = conn.execute(
-            services.insert().values(
+            self._insert(services)
+            .values(
                 run_id=run_id,
                 position=record.get("position"),
                 host=target["host"],
@@ -125,9 +135,11 @@ class Store:
                 confidence=record.get("confidence"),
                 record=json.dumps({k: v for k, v in record.items() if k != "observations"}),
             )
+            .on_conflict_do_nothing(index_elements=["run_id", "host", "port"])
         )
-        (service_id,) = row.inserted_primary_key or (None,)
-        assert service_id is not None
+        service_id = row.inserted_primary_key[0] if row.inserted_primary_key and row.rowcount else None
+        if service_id is None:
+            return None  # already stored (a resumed run reaching a target it had finished)
         if record.get("findings"):
             conn.execute(
                 findings.insert(),
@@ -174,6 +186,24 @@ class Store:
         conn.execute(runs.update().where(runs.c.id == run_id).values(counters=json.dumps(counters)))
         self._maybe_commit()
 
+    def save_checkpoint(self, run_id: str, checkpoint: dict[str, Any], counters: dict[str, Any]) -> None:
+        """Store resume state and counters in the same transaction as the services written before them."""
+        conn = self._writer()
+        conn.execute(
+            runs.update()
+            .where(runs.c.id == run_id)
+            .values(checkpoint=json.dumps(checkpoint), counters=json.dumps(counters))
+        )
+        self._maybe_commit()
+
+    def update_settings(self, run_id: str, settings: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(settings=json.dumps(settings)))
+
+    def reopen_run(self, run_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(status="running", finished_at=None))
+
     def finish_run(self, run_id: str, counters: dict[str, Any], status: str = "finished") -> None:
         conn = self._writer()
         conn.execute(
@@ -201,7 +231,7 @@ class Store:
         if row is None:
             return None
         info = dict(row)
-        for key in ("targets", "settings", "counters"):
+        for key in ("targets", "settings", "counters", "checkpoint"):
             info[key] = json.loads(info[key] or "null")
         return info
 

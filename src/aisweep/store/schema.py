@@ -22,6 +22,7 @@ runs = sa.Table(
     sa.Column("settings", sa.Text, nullable=False),
     sa.Column("counters", sa.Text, nullable=False),
     sa.Column("tool_version", sa.String(20), nullable=False),
+    sa.Column("checkpoint", sa.Text),  # schema v2: per-worker resume state
 )
 
 services = sa.Table(
@@ -80,9 +81,18 @@ observations = sa.Table(
 
 
 def _v1_initial(conn: Connection) -> None:
-    metadata.create_all(conn, tables=[runs, services, findings, observations])
+    # Version 1's tables, as first released (runs without `checkpoint`).
+    if not sa.inspect(conn).has_table("runs"):
+        cols = [c._copy() for c in runs.columns if c.name != "checkpoint"]
+        sa.Table("runs", sa.MetaData(), *cols).create(conn)
+    metadata.create_all(conn, tables=[services, findings, observations], checkfirst=True)
+
+
+def _v2_resume(conn: Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN checkpoint TEXT"))
+    conn.execute(sa.text("CREATE UNIQUE INDEX IF NOT EXISTS ux_services_target ON services (run_id, host, port)"))
 
 
 # (version, step). Append new steps; never edit an applied one.
-MIGRATIONS: Final[list[tuple[int, Callable[[Connection], None]]]] = [(1, _v1_initial)]
+MIGRATIONS: Final[list[tuple[int, Callable[[Connection], None]]]] = [(1, _v1_initial), (2, _v2_resume)]
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]

@@ -186,6 +186,10 @@ class TargetSpace:
 
     def __iter__(self) -> Iterator[tuple[int, Target | None]]:
         """(permuted position, target or None if excluded), in the seeded pseudo-random order."""
+        return self.iter_from(0)
+
+    def iter_from(self, start: int) -> Iterator[tuple[int, Target | None]]:
+        """The same sequence, beginning at position `start` (for resuming)."""
         perm = self._perm
-        for position in range(self.size):
+        for position in range(start, self.size):
             yield position, self.target_at(perm(position))
