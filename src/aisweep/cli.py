@@ -23,6 +23,7 @@ from aisweep.models import Level, Severity
 from aisweep.output import JsonArraySink, JsonlSink, TableSink
 from aisweep.runner import ResultSink, ScanSettings, ScanStats, run_scan
 from aisweep.targets.exclude import ExclusionList
+from aisweep.targets.expand import PairTable
 from aisweep.targets.parse import parse_targets
 from aisweep.targets.ports import parse_ports
 
@@ -118,7 +119,12 @@ def execute_scan(
         resume_state = info.get("checkpoint") or {}
         stats = ScanStats.from_dict(info.get("counters") or {})
     settings.exclude = str(exclude) if exclude else None
-    specs = parse_targets(targets)  # every token is checked before anything is sent (or stored)
+    pairs: PairTable | None = None
+    if settings.import_format:
+        pairs = load_imports(settings.import_format, targets, settings.ports)
+        specs: list[Any] = []
+    else:
+        specs = parse_targets(targets)  # every token is checked before anything is sent (or stored)
     exclusions = ExclusionList.from_file(exclude) if exclude else ExclusionList()
     store = Store(db)
     if resume is not None:
@@ -174,10 +180,12 @@ def execute_scan(
                         )
 
                     stats = run_scan(
-                        specs, settings, exclusions, sinks, update, stats, store_sink, resume_state, started
+                        specs, settings, exclusions, sinks, update, stats, store_sink, resume_state, started, pairs
                     )
             else:
-                stats = run_scan(specs, settings, exclusions, sinks, None, stats, store_sink, resume_state, started)
+                stats = run_scan(
+                    specs, settings, exclusions, sinks, None, stats, store_sink, resume_state, started, pairs
+                )
             if stats.interrupted:
                 status = "interrupted"
         except KeyboardInterrupt:
@@ -194,6 +202,22 @@ def execute_scan(
         if table is not None:
             table.close()
     return run_id, stats, store_sink
+
+
+def load_imports(kind: str, files: list[str], ports: tuple[int, ...]) -> PairTable:
+    """Candidates from other tools' output; entries without a port take the scan's port list."""
+    from aisweep.targets.importers import import_pairs
+
+    if not files:
+        raise AisweepError(f"--from {kind} needs the file(s) to import as arguments")
+    table = PairTable()
+    for name in files:
+        for address, port in import_pairs(kind, Path(name)):
+            for p in (port,) if port else ports:
+                table.add(address, p)
+    if not len(table):
+        raise AisweepError(f"no open TCP ports found in {', '.join(files)}")
+    return table
 
 
 def print_summary(console: Console, run_id: str, stats: ScanStats, summary: _StoreSink, db: str) -> None:
@@ -254,6 +278,14 @@ def scan(
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (same targets and settings) without rescanning.")
     ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Treat TARGETs as files of another tool's output and re-verify each candidate live: masscan "
+            "(-oJ/-oL/-oX), zmap (CSV), nmap (XML), shodan (JSON), censys (JSON), list (ADDRESS:PORT lines).",
+        ),
+    ] = None,
 ) -> None:
     """Scan targets for exposed AI services and store every result."""
     try:
@@ -271,6 +303,8 @@ def scan(
             workers=workers,
             seed=seed,
             rule_dirs=tuple(rules or ()),
+            origin=f"import:{from_}" if from_ else "cli",
+            import_format=from_,
         )
         if exclude is not None and not exclude.exists():
             raise AisweepError(f"exclusion list {exclude} does not exist")

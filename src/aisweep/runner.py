@@ -29,7 +29,7 @@ from aisweep.net.scheduler import SchedulerSettings, scan_targets
 from aisweep.rules.loader import load_rules
 from aisweep.rules.plan import RuleSet
 from aisweep.targets.exclude import ExclusionList
-from aisweep.targets.expand import ResolvedSpec, TargetSpace, resolve_specs
+from aisweep.targets.expand import PairTable, ResolvedSpec, TargetSpace, resolve_specs
 from aisweep.targets.parse import TargetSpec
 
 OBSERVATION_BODY_CAP = 16 * 1024
@@ -52,6 +52,7 @@ class ScanSettings:
     rule_dirs: tuple[Path, ...] = ()
     origin: str = "cli"
     exclude: str | None = None
+    import_format: str | None = None  # targets are files of another tool's output (--from)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScanSettings:
@@ -69,6 +70,7 @@ class ScanSettings:
             rule_dirs=tuple(Path(p) for p in d.get("rule_dirs", ())),
             origin=d.get("origin", "cli"),
             exclude=d.get("exclude"),
+            import_format=d.get("import_format"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +88,7 @@ class ScanSettings:
             "rule_dirs": [str(d) for d in self.rule_dirs],
             "origin": self.origin,
             "exclude": self.exclude,
+            "import_format": self.import_format,
         }
 
 
@@ -161,6 +164,7 @@ class _WorkerJob:
     settings: ScanSettings
     seed: int
     resume: dict[str, Any] | None = None  # this worker's checkpoint from an interrupted run
+    pairs: PairTable | None = None
 
 
 class Checkpoint:
@@ -247,7 +251,7 @@ Emit = Callable[[list[dict[str, Any]], dict[str, int], dict[str, Any]], None]
 async def _drive(job: _WorkerJob, emit: Emit) -> None:
     s = job.settings
     ruleset = RuleSet(load_rules(s.rule_dirs), s.level)
-    space = TargetSpace(job.specs, s.ports, exclusions=job.exclusions, seed=job.seed, origin=s.origin)
+    space = TargetSpace(job.specs, s.ports, exclusions=job.exclusions, seed=job.seed, origin=s.origin, pairs=job.pairs)
     excluded = [0]
     sched = SchedulerSettings(
         concurrency=max(1, s.concurrency // job.count),
@@ -328,6 +332,7 @@ def run_scan(
     checkpoints: CheckpointSink | None = None,
     resume: dict[str, dict[str, Any]] | None = None,
     on_start: Callable[[ScanSettings], None] | None = None,
+    pairs: PairTable | None = None,
 ) -> ScanStats:
     """Scan everything in `specs`; every service record goes to each sink as soon as its worker reports it.
 
@@ -345,7 +350,7 @@ def run_scan(
         stats.targets_total += 1
     seed = settings.seed if settings.seed is not None else random.SystemRandom().getrandbits(63)
     settings.seed = seed
-    space = TargetSpace(resolved, settings.ports, exclusions=exclusions, seed=seed, origin=settings.origin)
+    space = TargetSpace(resolved, settings.ports, exclusions=exclusions, seed=seed, origin=settings.origin, pairs=pairs)
     if not resuming:
         stats.targets_total += space.size
     if space.size == 0:
@@ -355,7 +360,7 @@ def run_scan(
     if on_start is not None:
         on_start(settings)
     jobs = [
-        _WorkerJob(i, count, tuple(resolved), exclusions, settings, seed, (resume or {}).get(str(i)))
+        _WorkerJob(i, count, tuple(resolved), exclusions, settings, seed, (resume or {}).get(str(i)), pairs)
         for i in range(count)
     ]
     messages: queue.Queue[Any] | Any

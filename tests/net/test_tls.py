@@ -69,7 +69,7 @@ async def tls_server(cert: tuple[Path, Path], low: ssl.TLSVersion, high: ssl.TLS
 
 async def posture(port: int, hostname: str | None = None) -> TlsFacts:
     cfg = ClientConfig(connect_timeout=3.0)
-    conn, outcome, error, facts = await open_connection("127.0.0.1", port, cfg, make_ssl_context(), hostname)
+    conn, _outcome, error, facts = await open_connection("127.0.0.1", port, cfg, make_ssl_context(), hostname)
     assert conn is not None and facts is not None, error
     conn.close()
     await add_tls_posture(facts, Target("127.0.0.1", port, "https", hostname), cfg)

@@ -73,13 +73,38 @@ class _Segment:
     scheme: str | None
     hostname: str | None
     packed: array[int] | list[int] | None = None  # single addresses, when not a contiguous network
+    packed_ports: array[int] | None = None  # one port per packed address (imported host:port pairs)
 
     @property
     def size(self) -> int:
-        return self.count * len(self.ports)
+        return self.count if self.packed_ports is not None else self.count * len(self.ports)
 
     def address(self, offset: int) -> int:
         return self.packed[offset] if self.packed is not None else self.base + offset
+
+
+class PairTable:
+    """Explicit (address, port) targets, packed (about 10 bytes each) and de-duplicated: imported candidates."""
+
+    def __init__(self) -> None:
+        self._keys: dict[int, list[int]] = {4: [], 6: []}
+
+    def add(self, address: str, port: int) -> None:
+        ip = ipaddress.ip_address(address)
+        self._keys[ip.version].append((int(ip) << 16) | port)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._keys.values())
+
+    def by_version(self) -> dict[int, tuple[array[int] | list[int], array[int]]]:
+        out: dict[int, tuple[array[int] | list[int], array[int]]] = {}
+        for version, keys in self._keys.items():
+            unique = sorted(set(keys))
+            addresses: array[int] | list[int] = (
+                array("L", (k >> 16 for k in unique)) if version == 4 else [k >> 16 for k in unique]
+            )
+            out[version] = (addresses, array("H", (k & 0xFFFF for k in unique)))
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +155,7 @@ class TargetSpace:
         exclusions: ExclusionList | None = None,
         seed: int = 0,
         origin: str = "cli",
+        pairs: PairTable | None = None,
     ) -> None:
         self.exclusions = exclusions or ExclusionList()
         self.origin = origin
@@ -162,6 +188,10 @@ class TargetSpace:
                 _Segment(net.version, int(net.network_address), net.num_addresses, sports, spec.scheme, spec.hostname)
             )
         flush()
+        if pairs is not None:
+            for version, (addresses, pports) in pairs.by_version().items():
+                if len(addresses):
+                    self._segments.append(_Segment(version, 0, len(addresses), (0,), None, None, addresses, pports))
         self._starts: list[int] = []
         total = 0
         for seg in self._segments:
@@ -175,14 +205,18 @@ class TargetSpace:
         s = bisect.bisect_right(self._starts, index) - 1
         seg = self._segments[s]
         offset = index - self._starts[s]
-        addr_index, port_index = divmod(offset, len(seg.ports))
+        if seg.packed_ports is not None:
+            addr_index, port = offset, seg.packed_ports[offset]
+        else:
+            addr_index, port_index = divmod(offset, len(seg.ports))
+            port = seg.ports[port_index]
         value = seg.address(addr_index)
         if self.exclusions.contains_int(seg.version, value) or (
             seg.hostname and self.exclusions.contains_name(seg.hostname)
         ):
             return None
         host = str(ipaddress.IPv4Address(value) if seg.version == 4 else ipaddress.IPv6Address(value))
-        return Target(host, seg.ports[port_index], seg.scheme, seg.hostname, self.origin)
+        return Target(host, port, seg.scheme, seg.hostname, self.origin)
 
     def __iter__(self) -> Iterator[tuple[int, Target | None]]:
         """(permuted position, target or None if excluded), in the seeded pseudo-random order."""
