@@ -5,12 +5,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from aisweep.advisories.check import AdvisoryCheck
 from aisweep.checks.auth import AuthTierCheck
 from aisweep.checks.base import Check, CheckContext
+from aisweep.checks.cors import CorsCheck
+from aisweep.checks.frontier import FrontierProxyCheck
+from aisweep.checks.honeypot import HoneypotCheck
+from aisweep.checks.hostheader import HostHeaderCheck
+from aisweep.checks.indicators import IndicatorCheck
+from aisweep.checks.operational import OperationalExposureCheck
+from aisweep.checks.ratelimit import RateLimitHeadersCheck
+from aisweep.checks.secrets import SecretsCheck
+from aisweep.checks.tls import TlsCheck
 from aisweep.models import Finding, Level, Observation, Service
 from aisweep.rules.model import Rule
 
-BUILTIN_CHECKS: Final[tuple[Check, ...]] = (AuthTierCheck(),)
+BUILTIN_CHECKS: Final[tuple[Check, ...]] = (
+    AuthTierCheck(),
+    AdvisoryCheck(),
+    SecretsCheck(),
+    FrontierProxyCheck(),
+    CorsCheck(),
+    HostHeaderCheck(),
+    OperationalExposureCheck(),
+    RateLimitHeadersCheck(),
+    TlsCheck(),
+    IndicatorCheck(),
+    HoneypotCheck(),
+)
 
 
 def run_checks(
