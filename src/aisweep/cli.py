@@ -37,6 +37,8 @@ app = typer.Typer(
 )
 rules_app = typer.Typer(help="List, show, validate and test fingerprint rules.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
+lab_app = typer.Typer(help="The emulated network of AI services (loopback only).", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
 
 err = Console(stderr=True)
 
@@ -350,6 +352,56 @@ def demo(
         raise _fail(exc) from None
     if not ok:
         raise typer.Exit(1)
+
+
+@lab_app.command("serve")
+def lab_serve(
+    hosts: Annotated[int, typer.Option(help="Demo mode: hosts, each on its own 127.77.x.y address.")] = 160,
+    services: Annotated[
+        int | None,
+        typer.Option(
+            help="Scale mode: services on 127.16.0.0 and up, one 0.0.0.0 socket per port (only inside a "
+            "loopback-only network namespace, e.g. `unshare -n`)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the emulated network.")] = 7,
+    hostile: Annotated[float, typer.Option(help="Scale mode: share of slow/tarpit/oversized/dead hosts.")] = 0.05,
+    ready_file: Annotated[Path | None, typer.Option(help="Scale mode: written once listening.")] = None,
+    targets_file: Annotated[Path | None, typer.Option(help="Write the emulated ADDRESS:PORT list here.")] = None,
+) -> None:
+    """Serve the emulated network until interrupted."""
+    import asyncio
+    import time
+
+    try:
+        if services is not None:
+            from aisweep.lab.scale import Mix, ScaleNetwork, serve_wildcard
+
+            part = hostile / 5
+            network = ScaleNetwork(services, seed, Mix(slow=part, tarpit=part, oversized=part, dead=2 * part))
+            if targets_file is not None:
+                with targets_file.open("w") as fh:
+                    for svc in network:
+                        fh.write(f"{svc.address}:{svc.port}\n")
+            try:
+                import uvloop
+
+                uvloop.run(serve_wildcard(network, ready_file))
+            except ImportError:  # pragma: no cover
+                asyncio.run(serve_wildcard(network, ready_file))
+            return
+        from aisweep.lab.demo import RunningLab
+
+        with RunningLab(hosts, seed) as lab:
+            if targets_file is not None:
+                targets_file.write_text("".join(f"{a}:{p}\n" for a, p in lab.network.listeners()))
+            typer.echo(f"{lab.listening} emulated services on {lab.network.cidr()}; Ctrl-C to stop")
+            while lab.process.is_alive():
+                time.sleep(1)
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        pass
 
 
 @rules_app.command("list")

@@ -13,6 +13,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
+
 from aisweep.errors import RuleError
 from aisweep.models import AuthTier, Confidence, Level, Request, VersionConfidence
 from aisweep.rules.jsonpath import compile_path
@@ -60,8 +62,8 @@ def _line_map(node: yaml.Node, path: PathKey, out: dict[PathKey, int]) -> None:
 def load_yaml_with_lines(text: str, where: str) -> tuple[Any, dict[PathKey, int]]:
     """Parse YAML, returning the data and a map from each key path to its line number."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

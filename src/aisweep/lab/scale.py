@@ -1,0 +1,227 @@
+"""The emulated internet at benchmark scale: up to millions of services on 127.16.0.0 and up, one listening
+socket per port bound to 0.0.0.0, each connection answered according to the address it dialled.
+
+Binding 0.0.0.0 is only allowed inside a network namespace whose only interface is loopback (the benchmark creates
+one with `unshare -n`); connections from non-loopback peers are dropped. Every service's behaviour is a pure
+function of (seed, index), so the ground truth is recomputed, never stored, and the lab's memory stays small."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import signal
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, cast
+
+import httptools
+
+from aisweep.errors import LabError
+from aisweep.lab.server import render
+from aisweep.rules.loader import load_rules
+from aisweep.rules.samples import Response, Sample, load_samples, sample_port
+from aisweep.targets.expand import _mix64
+
+BASE = int(ipaddress.IPv4Address("127.16.0.0"))
+BEHAVIOURS = ("normal", "slow", "tarpit", "oversized", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class Mix:
+    """Shares of hostile behaviours (the rest behave normally)."""
+
+    slow: float = 0.01
+    tarpit: float = 0.01
+    oversized: float = 0.01
+    dead: float = 0.02
+
+    @property
+    def hostile(self) -> float:
+        return self.slow + self.tarpit + self.oversized + self.dead
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleService:
+    index: int
+    address: str
+    port: int
+    sample: Sample
+    behaviour: str
+
+
+def _u64(seed: int, index: int, salt: int) -> int:
+    """A well-mixed 64-bit value for (seed, index, salt): cheap enough to compute per connection."""
+    return _mix64((seed * 0x9E3779B97F4A7C15 + index * 0xC2B2AE3D27D4EB4F + salt) & 0xFFFFFFFFFFFFFFFF)
+
+
+def address_of(index: int) -> str:
+    """Service i lives at 127.16.0.0 + i, skipping .0 and .255 host octets."""
+    n = BASE + (index // 254) * 256 + index % 254 + 1
+    return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
+
+
+def index_of(address: str) -> int | None:
+    try:
+        value = int.from_bytes(socket.inet_aton(address), "big") - BASE
+    except OSError:
+        return None
+    if value < 0:
+        return None
+    block, last = divmod(value, 256)
+    if last == 0 or last == 255:
+        return None
+    return block * 254 + last - 1
+
+
+class ScaleNetwork:
+    def __init__(self, services: int, seed: int, mix: Mix | None = None) -> None:
+        if services > 16_000_000:
+            raise LabError("at most 16 million emulated services fit in 127.16.0.0 and up")
+        self.services = services
+        self.seed = seed
+        self.mix = mix or Mix()
+        edges, edge = [], 0.0
+        for name in ("slow", "tarpit", "oversized", "dead"):
+            edge += getattr(self.mix, name)
+            edges.append((edge, name))
+        self._edges = tuple(edges)
+        rules = load_rules()
+        self.samples = [s for s in sorted(load_samples(), key=lambda s: (s.rule_dir, s.case))]
+        self.ports = [sample_port(s, rules) for s in self.samples]
+
+    @cached_property
+    def distinct_ports(self) -> list[int]:
+        return sorted(set(self.ports))
+
+    def service(self, index: int) -> ScaleService:
+        pick = _u64(self.seed, index, 1) % len(self.samples)
+        roll = (_u64(self.seed, index, 2) >> 11) / 2**53
+        behaviour = "normal"
+        if roll < self._edges[-1][0]:
+            behaviour = next(name for edge, name in self._edges if roll < edge)
+        return ScaleService(index, address_of(index), self.ports[pick], self.samples[pick], behaviour)
+
+    def __iter__(self) -> Iterator[ScaleService]:
+        for i in range(self.services):
+            yield self.service(i)
+
+    def resolve(self, address: str, port: int) -> ScaleService | None:
+        index = index_of(address)
+        if index is None or index >= self.services:
+            return None
+        svc = self.service(index)
+        return svc if svc.port == port else None
+
+
+def only_loopback_here() -> bool:
+    """True inside a network namespace whose only interface is `lo` (/proc/self/net is per namespace)."""
+    try:
+        with open("/proc/self/net/dev") as fh:
+            names = {line.split(":", 1)[0].strip() for line in fh.readlines()[2:] if ":" in line}
+    except OSError:
+        return False
+    return names == {"lo"}
+
+
+_OVERSIZE = 3 * 1024 * 1024
+
+
+class ScaleProtocol(asyncio.Protocol):
+    """Answers one connection as the service at the dialled address would (see ScaleNetwork)."""
+
+    cache: dict[tuple[int, str, str, bool], bytes] = {}
+
+    def __init__(self, network: ScaleNetwork) -> None:
+        self.network = network
+        self.transport: asyncio.Transport | None = None
+        self.service: ScaleService | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.url = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = tr = cast(asyncio.Transport, transport)
+        peer = tr.get_extra_info("peername")
+        sock = tr.get_extra_info("sockname")
+        if not peer or not str(peer[0]).startswith("127.") or not sock:
+            tr.abort()
+            return
+        self.service = self.network.resolve(str(sock[0]), int(sock[1]))
+        if self.service is None or self.service.behaviour == "dead":
+            tr.abort()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self.transport is not None:
+                self.transport.abort()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_message_complete(self) -> None:
+        tr, svc = self.transport, self.service
+        if tr is None or svc is None or tr.is_closing():
+            return
+        method = self.parser.get_method().decode("latin-1")
+        path = self.url.decode("latin-1")
+        self.url = b""
+        keep = bool(self.parser.should_keep_alive())
+        if svc.behaviour == "oversized" and method == "GET":
+            tr.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % _OVERSIZE)
+            tr.write(b"x" * _OVERSIZE)
+            tr.close()
+            return
+        key = (id(svc.sample), method, path, keep)
+        payload = self.cache.get(key)
+        if payload is None:
+            response: Response = svc.sample.respond(method, path)
+            payload = render(response, method == "HEAD", keep)
+            if len(self.cache) < 200_000:
+                self.cache[key] = payload
+        if svc.behaviour == "slow":
+            asyncio.get_running_loop().call_later(1.5, self._write, payload, keep)
+        elif svc.behaviour == "tarpit":
+            asyncio.ensure_future(self._trickle(payload))
+        else:
+            self._write(payload, keep)
+
+    def _write(self, payload: bytes, keep: bool) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(payload)
+            if not keep:
+                self.transport.close()
+
+    async def _trickle(self, payload: bytes) -> None:
+        for i in range(0, min(len(payload), 40)):
+            if self.transport is None or self.transport.is_closing():
+                return
+            self.transport.write(payload[i : i + 1])
+            await asyncio.sleep(0.5)
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def serve_wildcard(network: ScaleNetwork, ready: Path | None = None) -> None:
+    """One 0.0.0.0 listener per port. Refuses to run outside a loopback-only network namespace."""
+    if not only_loopback_here():
+        raise LabError(
+            "binding 0.0.0.0 is only allowed inside a network namespace that has nothing but loopback "
+            "(run the benchmark, which creates one with `unshare -n`)"
+        )
+    loop = asyncio.get_running_loop()
+    servers: list[Any] = []
+    for port in network.distinct_ports:
+        servers.append(
+            await loop.create_server(lambda: ScaleProtocol(network), "0.0.0.0", port, backlog=4096, reuse_port=True)
+        )
+    if ready is not None:
+        ready.write_text(f"{len(servers)} ports\n")
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    for s in servers:
+        s.close()
