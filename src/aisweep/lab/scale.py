@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import httptools
 
@@ -132,7 +132,7 @@ _OVERSIZE = 3 * 1024 * 1024
 class ScaleProtocol(asyncio.Protocol):
     """Answers one connection as the service at the dialled address would (see ScaleNetwork)."""
 
-    cache: dict[tuple[int, str, str, bool], bytes] = {}
+    cache: ClassVar[dict[tuple[int, str, str, bool], bytes]] = {}  # rendered responses, shared
 
     def __init__(self, network: ScaleNetwork) -> None:
         self.network = network
@@ -140,6 +140,7 @@ class ScaleProtocol(asyncio.Protocol):
         self.service: ScaleService | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
+        self.trickle: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = tr = cast(asyncio.Transport, transport)
@@ -185,7 +186,7 @@ class ScaleProtocol(asyncio.Protocol):
         if svc.behaviour == "slow":
             asyncio.get_running_loop().call_later(1.5, self._write, payload, keep)
         elif svc.behaviour == "tarpit":
-            asyncio.ensure_future(self._trickle(payload))
+            self.trickle = asyncio.ensure_future(self._trickle(payload))
         else:
             self._write(payload, keep)
 

@@ -13,8 +13,6 @@ from typing import Any
 import jsonschema
 import yaml
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
-
 from aisweep.errors import RuleError
 from aisweep.models import AuthTier, Confidence, Level, Request, VersionConfidence
 from aisweep.rules.jsonpath import compile_path
@@ -31,6 +29,8 @@ from aisweep.rules.model import (
     TierRule,
     Variant,
 )
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 
 PathKey = tuple[str | int, ...]
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import yaml
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
-
 from aisweep.assess import conclude
 from aisweep.errors import RuleError
 from aisweep.models import Level, Observation, Outcome, Request, Service, Target
 from aisweep.rules.model import Rule
 from aisweep.rules.plan import RuleSet
 from aisweep.rules.rounds import ASSESS_BYTES, run_rounds
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 
 NOT_FOUND = (404, (("content-type", "text/plain; charset=utf-8"),), b"404 page not found")
 
