@@ -293,8 +293,11 @@ def scan(
     try:
         if not targets and resume is None:
             raise AisweepError("no targets given (or use --resume RUN)")
+        from aisweep.rules.loader import load_rules
+
+        rule_ports = tuple({p for r in load_rules(rules) for p in (r.ports or ())})
         settings = ScanSettings(
-            ports=parse_ports(ports),
+            ports=parse_ports(ports, rule_ports),
             level=level,
             rate=rate,
             concurrency=concurrency,

@@ -51,15 +51,19 @@ PRESETS: Final[dict[str, tuple[int, ...]]] = {"ai": AI_PORTS, "top": TOP_PORTS}
 TLS_FIRST_PORTS: Final[frozenset[int]] = frozenset({443, 4443, 6443, 8443, 9443, 10443})
 
 
-def parse_ports(spec: str) -> tuple[int, ...]:
-    """Parse `ai`, `top`, `8000`, `80,443`, `8000-8010` or a mix (`ai,9999`), keeping first-seen order."""
+def parse_ports(spec: str, ai_extra: tuple[int, ...] = ()) -> tuple[int, ...]:
+    """Parse `ai`, `top`, `8000`, `80,443`, `8000-8010` or a mix (`ai,9999`), keeping first-seen order.
+
+    `ai_extra` adds to the `ai` preset (the CLI passes every loaded rule's default ports, so a user's own rule files
+    extend it)."""
     seen: dict[int, None] = {}
     for raw in spec.split(","):
         token = raw.strip()
         if not token:
             continue
         if token.lower() in PRESETS:
-            for p in PRESETS[token.lower()]:
+            extra = ai_extra if token.lower() == "ai" else ()
+            for p in (*PRESETS[token.lower()], *sorted(extra)):
                 seen.setdefault(p, None)
             continue
         if "-" in token:
