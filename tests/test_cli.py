@@ -145,3 +145,23 @@ def test_rules_commands(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "broken.yaml:" in r.output
     test = runner.invoke(app, ["rules", "test"])
     assert test.exit_code == 0 and " passed, 0 failed" in test.output
+
+
+def test_ignore_file_suppresses_and_reports_expired(lab, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ignore = tmp_path / "ignore.yaml"
+    ignore.write_text(
+        "ignore:\n"
+        "  - id: auth.jupyter-no-token\n    scope: jupyter\n    reason: lab notebooks are meant to be open\n"
+        "  - id: auth.none\n    reason: old decision\n    expires: 2020-01-01\n"
+    )
+    out = tmp_path / "o.jsonl"
+    ports = ",".join(str(p) for p in sorted({p for _, p in lab.network.listeners()}))
+    args = ["scan", lab.network.cidr(), "-p", ports, "--db", str(tmp_path / "ig.db"), "-f", "jsonl", "-o", str(out)]
+    r = runner.invoke(app, [*args, "--ignore", str(ignore)])
+    assert r.exit_code == 0, r.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    ids = {f["id"] for rec in records for f in rec["findings"]}
+    assert "auth.jupyter-no-token" not in ids
+    assert any(rec["product"] == "jupyter" and rec["auth"]["tier"] == "open-admin" for rec in records)
+    assert "auth.none" in ids  # the expired entry suppresses nothing
+    assert "expired ignore entry" in r.output

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from aisweep import __version__
+from aisweep.advisories.cli import app as advisories_app
 from aisweep.errors import AisweepError
 from aisweep.models import Level, Severity
 from aisweep.output import JsonArraySink, JsonlSink, TableSink
@@ -39,6 +40,7 @@ rules_app = typer.Typer(help="List, show, validate and test fingerprint rules.",
 app.add_typer(rules_app, name="rules")
 lab_app = typer.Typer(help="The emulated network of AI services (loopback only).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
+app.add_typer(advisories_app, name="advisories", help="Offline OSV advisory data: status, show, update.")
 
 err = Console(stderr=True)
 
@@ -206,6 +208,19 @@ def execute_scan(
     return run_id, stats, store_sink
 
 
+def _check_ignore_file(path: Path | None) -> list[str]:
+    """Validate the ignore file before scanning; returns notes about expired entries."""
+    if path is None:
+        return []
+    from datetime import UTC, datetime
+
+    from aisweep.advisories import load_ignore_file
+
+    ignores = load_ignore_file(path)
+    today = datetime.now(UTC).date()
+    return [f"expired ignore entry (suppresses nothing): {e.describe()}" for e in ignores.expired(today)]
+
+
 def load_imports(kind: str, files: list[str], ports: tuple[int, ...]) -> PairTable:
     """Candidates from other tools' output; entries without a port take the scan's port list."""
     from aisweep.targets.importers import import_pairs
@@ -280,6 +295,10 @@ def scan(
     resume: Annotated[
         str | None, typer.Option(help="Continue an interrupted run (same targets and settings) without rescanning.")
     ] = None,
+    ignore: Annotated[
+        Path | None,
+        typer.Option(help="Ignore file: entries with id, scope, reason and expiry; expired entries are reported."),
+    ] = None,
     from_: Annotated[
         str | None,
         typer.Option(
@@ -310,7 +329,9 @@ def scan(
             rule_dirs=tuple(rules or ()),
             origin=f"import:{from_}" if from_ else "cli",
             import_format=from_,
+            ignore_file=str(ignore) if ignore else None,
         )
+        ignore_notes = _check_ignore_file(ignore)
         if exclude is not None and not exclude.exists():
             raise AisweepError(f"exclusion list {exclude} does not exist")
         console = Console(stderr=fmt is not OutputFormat.TABLE and output is None)
@@ -335,6 +356,10 @@ def scan(
             summary,
             db,
         )
+        for note in ignore_notes:
+            err.print(f"[yellow]{note}[/yellow]", highlight=False, soft_wrap=True)
+        if stats.suppressed:
+            err.print(f"{stats.suppressed} findings suppressed by {ignore}", highlight=False, soft_wrap=True)
     if fail_on is not None and any(Severity(s).rank >= fail_on.rank for s in summary.severities):
         raise typer.Exit(1)
 
@@ -486,6 +511,44 @@ def rules_test(
             err.print(f"[red]FAIL[/red] {sample.rule_dir}/{sample.case}: " + "; ".join(problems), highlight=False)
     typer.echo(f"{len(samples) - failures} passed, {failures} failed")
     if failures:
+        raise typer.Exit(1)
+
+
+@rules_app.command("coverage")
+def rules_coverage(
+    rules: Annotated[list[Path] | None, typer.Option("--rules", help="Extra rule file or directory.")] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a Markdown table (for docs/coverage.md).")
+    ] = False,
+) -> None:
+    """The product table: version extraction, auth tiers, surfaces and samples (positive, negative, recorded)."""
+    from aisweep.rules.coverage import coverage_rows, render_markdown
+
+    try:
+        rows = coverage_rows(rules)
+    except AisweepError as exc:
+        raise _fail(exc) from None
+    if markdown:
+        typer.echo(render_markdown(rows))
+        return
+    table = Table(title=f"{len(rows)} products")
+    for col in ("id", "category", "version", "auth tiers", "surfaces", "positive", "negative", "recorded"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r.id,
+            r.category,
+            "yes" if r.version else "-",
+            ", ".join(r.tiers) or "-",
+            ", ".join(r.surfaces) or "-",
+            str(r.positive),
+            str(r.negative),
+            str(r.recorded),
+        )
+    Console().print(table)
+    missing = [r.id for r in rows if not r.positive or not r.negative]
+    if missing:
+        err.print(f"rules without a positive and a negative sample: {', '.join(missing)}", soft_wrap=True)
         raise typer.Exit(1)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aisweep.errors import AisweepError
-from aisweep.models import Level, Observation, Outcome, Target, TargetResult
+from aisweep.models import Finding, Level, Observation, Outcome, Service, Target, TargetResult
 from aisweep.net.http import ClientConfig
 from aisweep.net.probe import ProbeSettings
 from aisweep.net.scheduler import SchedulerSettings, scan_targets
@@ -52,6 +52,7 @@ class ScanSettings:
     rule_dirs: tuple[Path, ...] = ()
     origin: str = "cli"
     exclude: str | None = None
+    ignore_file: str | None = None  # team ignore file (advisories.ignore): suppressed findings never reach outputs
     import_format: str | None = None  # targets are files of another tool's output (--from)
 
     @classmethod
@@ -71,6 +72,7 @@ class ScanSettings:
             origin=d.get("origin", "cli"),
             exclude=d.get("exclude"),
             import_format=d.get("import_format"),
+            ignore_file=d.get("ignore_file"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +91,7 @@ class ScanSettings:
             "origin": self.origin,
             "exclude": self.exclude,
             "import_format": self.import_format,
+            "ignore_file": self.ignore_file,
         }
 
 
@@ -111,6 +114,7 @@ class ScanStats:
     started: float = field(default_factory=time.monotonic)
     interrupted: bool = False
     elapsed_before: float = 0.0  # time spent before a resume
+    suppressed: int = 0  # findings removed by the ignore file
 
     def merge(self, delta: dict[str, int]) -> None:
         for key, value in delta.items():
@@ -120,6 +124,8 @@ class ScanStats:
                 self.services += value
             elif key == "requests":
                 self.requests += value
+            elif key == "suppressed":
+                self.suppressed += value
             elif key.startswith("unidentified:"):
                 self.unidentified_by_port[key.split(":", 1)[1]] += value
             else:
@@ -150,6 +156,7 @@ class ScanStats:
             "requests": self.requests,
             "outcomes": dict(self.outcomes),
             "unidentified_by_port": dict(self.unidentified_by_port),
+            "suppressed": self.suppressed,
             "elapsed_s": round(self.elapsed, 3),
             "interrupted": self.interrupted,
         }
@@ -266,8 +273,13 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
     counts: Counter[str] = Counter()
     last = time.monotonic()
     checkpoint = Checkpoint(job.resume)
+    suppress = _suppressor(s.ignore_file)
     async for position, result in scan_targets(_shard_targets(job, space, excluded, checkpoint), ruleset, sched):
         checkpoint.finish(position)
+        if suppress is not None and result.service is not None:
+            before = len(result.service.findings)
+            result.service.findings = suppress(result.service)
+            counts["suppressed"] += before - len(result.service.findings)
         counts["done"] += 1
         counts[result.outcome.value] += 1
         counts["requests"] += result.requests_sent
@@ -289,6 +301,23 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
         counts[Outcome.EXCLUDED.value] += excluded[0]
         counts["done"] += excluded[0]
     emit(records, dict(counts), checkpoint.state())
+
+
+def _suppressor(path: str | None) -> Callable[[Service], list[Finding]] | None:
+    """A filter removing the findings an ignore file's active entries suppress (None without a file)."""
+    if not path:
+        return None
+    from aisweep.advisories import IgnoreReport, filter_findings, load_ignore_file
+    from aisweep.advisories.ignore import default_alias_lookup
+
+    ignores = load_ignore_file(path)
+    aliases = default_alias_lookup()
+    report = IgnoreReport()
+
+    def apply(service: Service) -> list[Finding]:
+        return filter_findings(service, service.findings, ignores, report, aliases=aliases)
+
+    return apply
 
 
 def _run_worker(job: _WorkerJob, put: Callable[[Any], None]) -> None:
