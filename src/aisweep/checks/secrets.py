@@ -1,0 +1,278 @@
+"""Credentials readable in a service's unauthenticated responses: format-checked (regex, checksum), never used.
+
+A finding carries the credential's type, where it was seen (`GET /path` plus a JSON path or header name), the SHA-256
+of the value and its first four characters: never the value itself. `credential_records` turns findings into the
+rows the report counts, and `redact_secrets` lets a store blank values out of raw bodies before keeping them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Final, NamedTuple
+
+from aisweep.checks.base import CheckContext
+from aisweep.checks.detectors import (
+    CONTEXT_VALUE,
+    CONTEXT_WORDS,
+    DETECTORS,
+    Candidate,
+    detect,
+    has_literal,
+    worth_scanning,
+)
+from aisweep.models import NO_JSON, Control, Finding, Level, Observation, Severity
+
+PREFIX_CHARS: Final = 4
+MAX_LOCATIONS: Final = 5
+MAX_STRINGS: Final = 20_000  # JSON strings walked per response (a huge /object_info stays bounded)
+SKIPPED_HEADERS: Final = frozenset({"set-cookie", "date", "content-length", "etag", "last-modified"})
+
+_NAMES: Final = {d.type: d.name for d in reversed(DETECTORS)}
+_SEVERITY: Final = {d.type: Severity(d.severity) for d in DETECTORS}
+
+
+def fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(slots=True)
+class SecretSighting:
+    """One credential (by hash) and everywhere it was seen. Holds no value, only its hash and prefix."""
+
+    type: str
+    sha256: str
+    prefix: str
+    locations: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return _NAMES.get(self.type, self.type)
+
+
+def _json_path(parent: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{parent}[{json.dumps(key)}]"
+
+
+def _walk(document: Any, path: str = "$") -> Iterator[tuple[str, str, str, Any]]:
+    """(json path, key, string value, parent container) for every string in the document (keys included)."""
+    stack: list[tuple[Any, str, str, Any]] = [(document, path, "", None)]
+    while stack:
+        node, where, key, parent = stack.pop()
+        if isinstance(node, str):
+            yield where, key, node, parent
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                yield _json_path(where, str(k)), str(k), str(k), node
+                stack.append((v, _json_path(where, str(k)), str(k), node))
+        elif isinstance(node, list):
+            stack.extend((v, _json_path(where, i), key, node) for i, v in enumerate(node))
+
+
+def _context_of(parent: Any) -> str:
+    if parent is None:
+        return ""
+    try:
+        return json.dumps(parent, default=str)[:2000]
+    except (TypeError, ValueError):
+        return ""
+
+
+class Seen(NamedTuple):
+    """One credential sighting: never the value, only its type, hash, first characters and location."""
+
+    type: str
+    sha256: str
+    prefix: str
+    location: str
+
+
+# What `redact_secrets` leaves in place of a value: enough to re-create the finding when stored observations are
+# re-assessed, nothing that reveals the value.
+REDACTED: Final = re.compile(r"\[REDACTED:(?P<type>[a-z0-9\-]+):(?P<sha>[0-9a-f]{64}):(?P<prefix>[^\]\s]{0,4})\]")
+
+
+def normalized(candidate: Candidate) -> str:
+    """The value that is hashed: PEM blocks lose their line breaks (raw JSON text has \\n escapes, the parsed
+    string real newlines; both must hash alike)."""
+    if candidate.detector.type == "private-key":
+        return re.sub(r"(?:\\[rn]|\s)+", "", candidate.value)
+    return candidate.value
+
+
+def _seen(candidate: Candidate, location: str) -> Seen:
+    value = normalized(candidate)
+    return Seen(candidate.detector.type, fingerprint(value), value[:PREFIX_CHARS], location)
+
+
+def _markers(text: str, location: str) -> Iterator[Seen]:
+    if "[REDACTED:" in text:
+        for m in REDACTED.finditer(text):
+            yield Seen(m["type"], m["sha"], m["prefix"], location)
+
+
+def scan_observation(obs: Observation) -> Iterator[Seen]:
+    """Credential sightings in one observation's headers and body (including redaction markers left by
+    `redact_secrets`, so stored observations re-assess to the same findings)."""
+    where = f"{obs.request.method} {obs.request.path}"
+    for name, value in obs.headers:
+        if name in SKIPPED_HEADERS:
+            continue
+        yield from _markers(value, f"{where} header {name}")
+        if worth_scanning(f"{name} {value}"):
+            for c in detect(value, key=name):
+                yield _seen(c, f"{where} header {name}")
+    text = obs.text
+    if not text:
+        return
+    document = obs.json()
+    if document is not NO_JSON and isinstance(document, dict | list):
+        if not worth_scanning(text) and "[REDACTED:" not in text:
+            return
+        context_words = CONTEXT_WORDS.search(text) is not None
+        for n, (path, key, value, parent) in enumerate(_walk(document)):
+            if n >= MAX_STRINGS:
+                break
+            yield from _markers(value, f"{where} {path}")
+            if has_literal(value):
+                context: str | None = f"{path} {_context_of(parent)}"
+            elif context_words and CONTEXT_VALUE.fullmatch(value):
+                context = f"{path} {_context_of(parent)}"
+            else:
+                continue
+            for c in detect(value, key=key, context=context):
+                yield _seen(c, f"{where} {path}")
+        return
+    yield from _markers(text, where)
+    if worth_scanning(text):
+        for c in detect(text):
+            yield _seen(c, where)
+
+
+def find_secrets(observations: Iterable[Observation]) -> list[SecretSighting]:
+    """Every credential seen across the observations, one entry per (type, value hash), in a stable order."""
+    found: dict[tuple[str, str], SecretSighting] = {}
+    for obs in observations:
+        if not obs.answered:
+            continue
+        for seen in scan_observation(obs):
+            sighting = found.get((seen.type, seen.sha256))
+            if sighting is None:
+                sighting = found[(seen.type, seen.sha256)] = SecretSighting(seen.type, seen.sha256, seen.prefix)
+            if seen.location not in sighting.locations:
+                sighting.locations.append(seen.location)
+    return sorted(found.values(), key=lambda s: (s.type, s.sha256))
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with every detected credential replaced by `[REDACTED:<type>:<sha256>:<first 4 chars>]`: for keeping
+    raw bodies and headers (the observations table) without the values. `find_secrets` reads the markers back."""
+    if not worth_scanning(text):
+        return text
+    candidates = list(detect(text))
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        document = None
+    if isinstance(document, dict | list):  # values found only with their JSON context (bare Azure keys)
+        for path, key, value, parent in _walk(document):
+            if has_literal(value) or CONTEXT_VALUE.fullmatch(value):
+                candidates.extend(detect(value, key=key, context=f"{path} {_context_of(parent)}"))
+    for candidate in sorted(candidates, key=lambda c: -len(c.value)):
+        seen = _seen(candidate, "")
+        marker = f"[REDACTED:{seen.type}:{seen.sha256}:{seen.prefix}]"
+        text = text.replace(candidate.value, marker).replace(json.dumps(candidate.value)[1:-1], marker)
+    return text
+
+
+def redact_body(body: bytes) -> bytes:
+    """`redact_secrets` for raw bytes; bytes that are not UTF-8 pass through unchanged."""
+    if not body:
+        return body
+    text = body.decode("utf-8", "surrogateescape")
+    redacted = redact_secrets(text)
+    return body if redacted is text else redacted.encode("utf-8", "surrogateescape")
+
+
+_EVIDENCE: Final = re.compile(r"^type=(?P<type>\S+) sha256=(?P<sha>[0-9a-f]{64}) prefix=(?P<prefix>\S{0,4}) seen at: ")
+
+
+def evidence_for(s: SecretSighting) -> str:
+    shown = s.locations[:MAX_LOCATIONS]
+    more = f" (+{len(s.locations) - len(shown)} more)" if len(s.locations) > len(shown) else ""
+    return f"type={s.type} sha256={s.sha256} prefix={s.prefix} seen at: " + " | ".join(shown) + more
+
+
+def credential_records(findings: Iterable[Finding]) -> list[dict[str, str]]:
+    """Rows for the report's credential-type counts: type, location, sha256 and 4-character prefix per place seen.
+    Built from `secret.*` findings only (their evidence has a fixed format, see `evidence_for`)."""
+    rows: list[dict[str, str]] = []
+    for f in findings:
+        if not f.id.startswith("secret."):
+            continue
+        m = _EVIDENCE.match(f.evidence)
+        if m is None:
+            continue
+        tail = f.evidence[m.end() :]
+        tail = re.sub(r" \(\+\d+ more\)$", "", tail)
+        for location in tail.split(" | "):
+            rows.append({"type": m["type"], "location": location, "sha256": m["sha"], "prefix": m["prefix"]})
+    return rows
+
+
+_PRODUCT_FIX: Final = {
+    "litellm": "In LiteLLM, set general_settings.master_key (or LITELLM_MASTER_KEY) so /model/info and /v1/models need "
+    "a key, and reference provider keys as os.environ/NAME rather than literal values in config.yaml.",
+    "open-webui": "In Open WebUI, keep provider keys in environment variables and re-enable authentication "
+    "(WEBUI_AUTH=True) so configuration endpoints are not public.",
+    "ray": "In Ray, remove secrets from job entrypoints, runtime_env and metadata (use a secret store or env vars on "
+    "the workers) and enable token authentication (RAY_AUTH_MODE=token, Ray >= 2.52).",
+    "mlflow": "In MLflow, do not log credentials as params/tags/artifact URIs and enable the basic-auth app "
+    "(mlflow server --app-name basic-auth) or an authenticating proxy.",
+    "comfyui": "In ComfyUI, remove keys from workflows/custom node settings that /history and /object_info expose, "
+    "and put the server behind an authenticating proxy.",
+    "jupyter": "In Jupyter, remove credentials from notebooks and files served by the contents API and require a "
+    "token or password.",
+}
+
+
+def remediation_for(product: str, s: SecretSighting) -> str:
+    base = (
+        f"Treat this {s.name} as compromised: revoke or rotate it at the issuer now (it was readable by anyone who "
+        "asked), check the issuer's logs for use you did not make, then stop the service from returning it."
+    )
+    extra = _PRODUCT_FIX.get(product)
+    return f"{base} {extra}" if extra else f"{base} Require authentication in front of the service."
+
+
+class SecretsCheck:
+    """secret.<type>: a credential-shaped, format-valid value in a response the scanner received without logging in."""
+
+    id: ClassVar[str] = "secrets"
+    level: ClassVar[Level] = Level.SAFE
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        service = ctx.service
+        findings: list[Finding] = []
+        for s in find_secrets(ctx.observations.values()):
+            findings.append(
+                ctx.finding(
+                    f"secret.{s.type}",
+                    title=f"{service.product_name}: {s.name} exposed in an unauthenticated response",
+                    severity=_SEVERITY.get(s.type, Severity.HIGH),
+                    control=Control.AUTHENTICATION,
+                    evidence=evidence_for(s),
+                    remediation=remediation_for(service.product, s),
+                    category="credentials",
+                    detail=s.sha256,
+                )
+            )
+        return findings
+
+
+def secrets_present(observations: Mapping[str, Observation]) -> bool:
+    return bool(find_secrets(observations.values()))
