@@ -105,7 +105,10 @@ def compare(network: LabNetwork, records: list[dict[str, Any]]) -> Comparison:
         stats = cmp.per_product.setdefault(product or "(none)", Counter())
         where = f"{address}:{port} ({truth.sample.case})"
         if product is None:
-            if record is not None:
+            # A look-alike that names what it must not be (not_product) is only wrong as that product; a sample
+            # with no expectation at all (catch-alls, plain web servers) must not be identified as anything.
+            banned = truth.sample.expect.get("not_product")
+            if record is not None and (banned is None or record["product"] == banned):
                 cmp.problems.append(f"{where}: false positive {record['product']}")
                 stats["false"] += 1
             continue
@@ -146,7 +149,7 @@ def run_demo(hosts: int = 160, seed: int = 7, db: str = "aisweep-demo.db", quiet
                 f"[bold]aisweep demo[/bold]: {lab.listening} emulated services on {hosts} loopback hosts "
                 f"({cidr}), replaying recorded responses of real products; scanning {len(ports)} ports per address"
             )
-        settings = ScanSettings(ports=ports, seed=seed, connect_timeout=3.0, read_timeout=5.0, origin="demo")
+        settings = ScanSettings(ports=ports, seed=seed, connect_timeout=5.0, read_timeout=10.0, origin="demo")
         run_id, stats, summary = execute_scan(
             [cidr], settings, exclude=None, output=None, fmt=OutputFormat.TABLE, db=db, quiet=True, command="demo"
         )
