@@ -106,20 +106,32 @@ class Target:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One planned HTTP request. Identical requests across rules are merged by `key`."""
+    """One planned HTTP request. Identical requests across rules are merged by `key`.
+
+    Only GET, HEAD and OPTIONS are sent at the safe level; a body (a JSON-RPC handshake) needs `--level handshake`."""
 
     method: str
     path: str
     headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
 
     @property
     def key(self) -> str:
-        if not self.headers:
-            return f"{self.method} {self.path}"
-        extra = ";".join(f"{k.lower()}={v}" for k, v in sorted(self.headers))
-        return f"{self.method} {self.path} [{extra}]"
+        key = f"{self.method} {self.path}"
+        if self.headers:
+            key += " [" + ";".join(f"{k.lower()}={v}" for k, v in sorted(self.headers)) + "]"
+        if self.body:
+            key += " #" + hashlib.sha256(self.body).hexdigest()[:12]
+        return key
+
+    @property
+    def safe(self) -> bool:
+        return self.method in SAFE_METHODS and not self.body
 
 
 @dataclass(slots=True)

@@ -87,7 +87,8 @@ async def test_keep_alive_one_connection_for_all_probes() -> None:
         result = await run(port)
     assert result.outcome is Outcome.OK and result.service is not None
     assert connections == 1
-    assert result.requests_sent == len(seen) == 4
+    assert result.requests_sent == len(seen) >= 4  # the rule's 4 probes plus the checks' assessment requests
+    assert sum(1 for r in seen if r.count(b"\r\nHost: ") == 1) == len(seen)  # a foreign Host replaces ours
     assert all(b"User-Agent: aisweep/" in r for r in seen)
     head = next(o for o in result.observations if o.request.method == "HEAD")
     assert head.status == 200 and head.body == b""
@@ -234,3 +235,35 @@ async def test_internal_errors_never_end_a_run(monkeypatch: pytest.MonkeyPatch) 
     ]
     assert calls == 5 and len(results) == 5
     assert all(r.outcome is Outcome.PROTOCOL_ERROR and "boom" in (r.error or "") for r in results)
+
+
+async def test_event_stream_with_crlf_events_ends_after_first_event() -> None:
+    """sse-starlette (MCP's Python SDK) separates events with CRLF; the first event must end the read."""
+    from aisweep.models import Request
+    from aisweep.net.http import open_connection
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        event = b"event: endpoint\r\ndata: /messages/?session_id=abc\r\n\r\n"
+        writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+        await writer.drain()
+        await asyncio.sleep(5)
+
+    server, port = await serve(handler)
+    async with server:
+        conn, *_ = await open_connection("127.0.0.1", port, ClientConfig(read_timeout=3.0))
+        assert conn is not None
+        obs = await conn.request(Request("GET", "/sse"), "127.0.0.1", stream=True)
+        conn.close()
+    assert obs.outcome is Outcome.OK and obs.truncated and b"event: endpoint" in obs.body
+
+
+async def test_bodies_and_posts_refused_at_safe_level() -> None:
+    from aisweep.models import Request
+    from aisweep.net.probe import _Session
+
+    session = _Session(Target("127.0.0.1", 1), "http", settings(), None)
+    with pytest.raises(ValueError, match="refusing POST"):
+        await session.send(Request("POST", "/mcp", body=b"{}"), False)
+    assert not Request("POST", "/x").safe and Request("OPTIONS", "/x").safe

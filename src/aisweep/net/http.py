@@ -157,7 +157,7 @@ class HttpConnection(asyncio.Protocol):
             self._finish(p, keep_alive=False)
             return
         p.body += body
-        if p.stream and b"\n\n" in p.body:
+        if p.stream and (b"\n\n" in p.body or b"\r\n\r\n" in p.body or b"\r\r" in p.body):
             # A stream (server-sent events): the first event is all a scanner reads.
             p.truncated = True
             self._finish(p, keep_alive=False)
@@ -204,7 +204,10 @@ class HttpConnection(asyncio.Protocol):
             "Connection: keep-alive",
         ]
         lines.extend(f"{k}: {v}" for k, v in req.headers)
-        self.transport.write(("\r\n".join(line for line in lines if line) + "\r\n\r\n").encode("latin-1"))
+        if req.body or req.method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(req.body)}")
+        head = ("\r\n".join(line for line in lines if line) + "\r\n\r\n").encode("latin-1")
+        self.transport.write(head + req.body if req.body else head)
         timed_out = False
         try:
             async with asyncio.timeout(self.config.read_timeout):

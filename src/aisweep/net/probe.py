@@ -64,6 +64,8 @@ class _Session:
         return outcome, error
 
     async def send(self, request: Request, stream: bool, max_bytes: int | None = None) -> Observation:
+        if not request.safe and self.settings.level is Level.SAFE:
+            raise ValueError(f"refusing {request.method} {request.path} at --level safe")  # a rule/check bug
         if self.dead is not None:
             return Observation(request, self.dead, error="not sent: the target stopped answering")
         if self.conn is None or self.conn.closed:
