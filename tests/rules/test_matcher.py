@@ -157,3 +157,17 @@ def test_jsonpath_quoted_keys_and_wildcards() -> None:
     assert select(doc, "a.x.y") == []
     with pytest.raises(RuleError):
         select(doc, "a[")
+
+
+def test_shared_request_is_capped_only_if_every_rule_accepts_a_prefix() -> None:
+    from aisweep.rules.plan import RuleSet
+
+    a = make("{probe: root, status: 200}", "", "a")
+    b = make("{probe: root, status: 200}", "", "b")
+    import dataclasses
+
+    a.probes["root"] = dataclasses.replace(a.probes["root"], max_bytes=1024)
+    assert RuleSet([a]).byte_caps == {"GET /": 1024}
+    assert RuleSet([a, b]).byte_caps == {}  # b wants the whole page
+    b.probes["root"] = dataclasses.replace(b.probes["root"], max_bytes=4096)
+    assert RuleSet([a, b]).byte_caps == {"GET /": 4096}

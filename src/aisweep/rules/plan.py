@@ -32,10 +32,16 @@ class RuleSet:
         self._first_round: dict[int, list[Request]] = {}
         self._fallback_round = _dedupe(req for r in self.rules for req in r.requests("identify"))
         self.stream_keys = {k for r in self.rules for k in r.stream_keys()}
-        self.byte_caps: dict[str, int] = {}
+        # A shared request is capped only if every rule that sends it is content with a prefix.
+        caps: dict[str, int | None] = {}
         for r in self.rules:
-            for key, cap in r.byte_caps().items():
-                self.byte_caps[key] = max(cap, self.byte_caps.get(key, 0))
+            for probe in r.probes.values():
+                key, cap = probe.request.key, probe.max_bytes
+                if key in caps and (caps[key] is None or cap is None):
+                    caps[key] = None
+                else:
+                    caps[key] = max(cap or 0, caps.get(key) or 0) if cap is not None else None
+        self.byte_caps: dict[str, int] = {k: v for k, v in caps.items() if v}
 
     def rules_for_port(self, port: int) -> list[Rule]:
         specific = self._by_port.get(port)
