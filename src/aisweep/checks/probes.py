@@ -1,7 +1,7 @@
 """Requests the engine sends to every identified service after identification, for the Python checks.
 
 They are safe-level: GETs and an OPTIONS preflight with a foreign Origin or Host, a path that cannot exist (to tell
-a catch-all/honeypot from a real product), and three well-known operational endpoints. Checks find the resulting
+a catch-all/honeypot from a real product), and a few well-known operational endpoints. Checks find the resulting
 observations by these requests' keys."""
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ CATCHALL_PATH: Final = "/aisweep-nonexistent-7f3c9a1e"
 
 CATCHALL: Final = Request("GET", CATCHALL_PATH)
 FOREIGN_HOST_ROOT: Final = Request("GET", "/", (("Host", FOREIGN_HOST),))
-# /docs is left out on purpose: where it exists, /openapi.json is its machine-readable twin (one request less per
-# service; a rule that wants /docs sends it itself).
 OPERATIONAL: Final[tuple[Request, ...]] = (
     Request("GET", "/metrics"),
     Request("GET", "/openapi.json"),
+    Request("GET", "/docs"),
     Request("GET", "/.env"),
 )
 
