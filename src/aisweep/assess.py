@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aisweep.checks.honeypot import honeypot_assessment
 from aisweep.checks.registry import run_checks
+from aisweep.checks.secrets import credential_records
 from aisweep.models import Level, Observation, Service, Target, TlsFacts
 from aisweep.rules.identify import Match, build_service, resolve
 
@@ -24,4 +26,7 @@ def conclude(
         return None
     service = build_service(target, scheme, winner, others, observations, tls)
     service.findings = run_checks(service, winner.rule, observations, level)
+    verdict = honeypot_assessment(service, observations, winner_overrides=winner.rule.overrides)
+    service.honeypot = {"score": verdict.score, "likely": verdict.likely, "reasons": list(verdict.reasons)}
+    service.credentials = credential_records(service.findings)
     return service

@@ -268,6 +268,9 @@ class Service:
     also_matched: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     tls: TlsFacts | None = None
+    honeypot: dict[str, Any] | None = None  # {"score", "likely", "reasons"}; likely ones leave survey statistics
+    credentials: list[dict[str, Any]] = field(default_factory=list)  # type, location, sha256, prefix: never values
+    mcp: dict[str, Any] | None = None  # MCP handshake result (`--level handshake`, net/mcp.py), else None
 
     @property
     def key(self) -> str:
@@ -305,6 +308,9 @@ class Service:
             "evidence": list(self.evidence),
             "also_matched": list(self.also_matched),
             "tls": self.tls.to_dict() if self.tls else None,
+            "honeypot": self.honeypot,
+            "credentials": list(self.credentials),
+            "mcp": self.mcp,
             "findings": [f.to_dict() for f in self.findings],
         }
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from aisweep.checks.secrets import redact_body, redact_secrets
 from aisweep.errors import AisweepError
 from aisweep.models import Finding, Level, Observation, Outcome, Service, Target, TargetResult
 from aisweep.net.http import ClientConfig
@@ -206,14 +207,16 @@ def shard_of(host: str, count: int) -> int:
 
 
 def observation_record(obs: Observation) -> dict[str, Any]:
-    body = obs.body[:OBSERVATION_BODY_CAP]
+    """The stored form of an observation: body capped, and every secret value replaced by a redaction marker
+    (type, SHA-256, 4-character prefix) so no credential reaches the database; re-assessment still finds them."""
+    body = redact_body(obs.body[:OBSERVATION_BODY_CAP])
     return {
         "method": obs.request.method,
         "path": obs.request.path,
         "request_headers": [list(h) for h in obs.request.headers],
         "outcome": obs.outcome.value,
         "status": obs.status,
-        "headers": [list(h) for h in obs.headers],
+        "headers": [[k, redact_secrets(v)] for k, v in obs.headers],
         "body_b64": base64.b64encode(body).decode("ascii"),
         "truncated": obs.truncated or len(obs.body) > OBSERVATION_BODY_CAP,
         "elapsed_ms": round(obs.elapsed_ms, 2),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, NamedTuple
 
@@ -28,6 +28,7 @@ from aisweep.models import NO_JSON, Control, Finding, Level, Observation, Severi
 PREFIX_CHARS: Final = 4
 MAX_LOCATIONS: Final = 5
 MAX_STRINGS: Final = 20_000  # JSON strings walked per response (a huge /object_info stays bounded)
+# A session cookie the server issues to the scanner is not a leaked credential (auth checks judge open access).
 SKIPPED_HEADERS: Final = frozenset({"set-cookie", "date", "content-length", "etag", "last-modified"})
 
 _NAMES: Final = {d.type: d.name for d in reversed(DETECTORS)}
@@ -195,7 +196,7 @@ def redact_body(body: bytes) -> bytes:
         return body
     text = body.decode("utf-8", "surrogateescape")
     redacted = redact_secrets(text)
-    return body if redacted is text else redacted.encode("utf-8", "surrogateescape")
+    return body if redacted == text else redacted.encode("utf-8", "surrogateescape")
 
 
 _EVIDENCE: Final = re.compile(r"^type=(?P<type>\S+) sha256=(?P<sha>[0-9a-f]{64}) prefix=(?P<prefix>\S{0,4}) seen at: ")
@@ -272,7 +273,3 @@ class SecretsCheck:
                 )
             )
         return findings
-
-
-def secrets_present(observations: Mapping[str, Observation]) -> bool:
-    return bool(find_secrets(observations.values()))
