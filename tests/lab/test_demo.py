@@ -44,4 +44,4 @@ def test_compare_catches_mistakes() -> None:
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
-    assert run_demo(hosts=80, seed=3, db=str(tmp_path / "demo.db"), quiet=True)
+    assert run_demo(hosts=80, seed=3, db=str(tmp_path / "demo.db"), quiet=True, base="127.93.0.1")

@@ -144,6 +144,12 @@ def _digest(body: bytes) -> str:
     return hashlib.sha256(body.strip()).hexdigest()
 
 
+def _error_shaped(obs: Observation) -> bool:
+    """A 200 whose JSON only reports an error (LM Studio answers unknown paths so): not content, not a catch-all."""
+    doc = obs.json()
+    return isinstance(doc, dict) and any(k in doc for k in ("error", "errors")) and len(doc) <= 3
+
+
 def catchall_signals(observations: Mapping[str, Observation]) -> list[tuple[float, str]]:
     """The path that cannot exist, and identical bodies across distinct API paths."""
     signals: list[tuple[float, str]] = []
@@ -172,7 +178,7 @@ def catchall_signals(observations: Mapping[str, Observation]) -> list[tuple[floa
                     "fallback, or a catch-all)",
                 )
             )
-        elif catchall.json() is not NO_JSON or not _is_html(catchall):
+        elif (catchall.json() is not NO_JSON or not _is_html(catchall)) and not _error_shaped(catchall):
             signals.append(
                 (W_CATCHALL_OTHER, f"{CATCHALL.path} (cannot exist) answered {catchall.status} with content")
             )

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import signal
+import ssl
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -14,6 +17,7 @@ from rich.table import Table
 
 from aisweep.errors import LabError
 from aisweep.lab.network import LabNetwork
+from aisweep.lab.plants import PlantedSample, make_certificates, planted_key
 from aisweep.lab.server import SampleServerProtocol
 from aisweep.rules.loader import load_rules
 from aisweep.targets.ports import AI_PORTS
@@ -24,12 +28,25 @@ async def _serve(network: LabNetwork, ready: Any) -> None:
 
     def resolver(address: str, port: int) -> Any:
         truth = network.truth(address, port)
-        return truth.sample if truth is not None else None
+        if truth is None:
+            return None
+        if truth.plant and not truth.tls:
+            return PlantedSample(truth.sample, truth.plant, planted_key(network.seed, address))
+        return truth.sample
 
+    contexts: dict[str, ssl.SSLContext] = {}
+    for name, (cert, key) in make_certificates(Path(tempfile.mkdtemp(prefix="aisweep-lab-"))).items():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        contexts[name] = ctx
     servers = []
     try:
         for address, port in network.listeners():
-            servers.append(await loop.create_server(lambda: SampleServerProtocol(resolver), address, port, backlog=512))
+            truth = network.truth(address, port)
+            tls = contexts.get(truth.plant or "") if truth is not None else None
+            servers.append(
+                await loop.create_server(lambda: SampleServerProtocol(resolver), address, port, backlog=512, ssl=tls)
+            )
     except OSError as exc:
         ready.send(f"cannot listen on {address}:{port}: {exc.strerror}")
         return
@@ -86,12 +103,40 @@ class Comparison:
 
     expected: int = 0
     correct: int = 0
+    planted: int = 0
     problems: list[str] = field(default_factory=list)
     per_product: dict[str, Counter[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+# Finding families that only planted cases may produce in the demo network (a recorded real sample never leaks a
+# key, carries an indicator, uses bad TLS or behaves like a honeypot); CORS is left out because some products send
+# permissive CORS headers by default.
+_PLANT_ONLY = ("secret.", "indicator.", "tls.self-signed", "tls.expired")
+
+
+def _planted_problems(truth: Any, record: dict[str, Any]) -> list[str]:
+    ids = {f["id"] for f in record.get("findings", [])}
+    likely = bool((record.get("honeypot") or {}).get("likely"))
+    want = truth.expected_finding
+    problems = []
+    if want == "honeypot.likely":
+        if not likely:
+            problems.append("planted honeypot not flagged")
+    elif want is not None and want not in ids:
+        problems.append(f"planted {truth.plant} but no {want}")
+    if truth.tls and record["target"].get("scheme") != "https":
+        problems.append("TLS service not reported as https")
+    allowed = ("tls.",) if truth.tls else ()  # an expired lab certificate is self-signed too
+    unexpected = sorted(i for i in ids if i.startswith(_PLANT_ONLY) and i != want and not i.startswith(allowed))
+    if unexpected:
+        problems.append("unplanted " + ", ".join(unexpected))
+    if likely and want != "honeypot.likely":
+        problems.append("flagged as honeypot without a plant")
+    return problems
 
 
 def compare(network: LabNetwork, records: list[dict[str, Any]]) -> Comparison:
@@ -124,23 +169,28 @@ def compare(network: LabNetwork, records: list[dict[str, Any]]) -> Comparison:
             errors.append(f"version {record['version']} (expected {truth.version})")
         if truth.auth is not None and record["auth"]["tier"] != truth.auth:
             errors.append(f"auth {record['auth']['tier']} (expected {truth.auth})")
+        errors += _planted_problems(truth, record)
         if errors:
             cmp.problems.append(f"{where}: " + ", ".join(errors))
         else:
             cmp.correct += 1
             stats["correct"] += 1
+        if truth.plant:
+            cmp.planted += 1
     for (address, port), record in found.items():
         cmp.problems.append(f"{address}:{port}: {record['product']} reported where nothing was emulated")
     return cmp
 
 
-def run_demo(hosts: int = 160, seed: int = 7, db: str = "aisweep-demo.db", quiet: bool = False) -> bool:
+def run_demo(
+    hosts: int = 160, seed: int = 7, db: str = "aisweep-demo.db", quiet: bool = False, base: str = "127.77.0.1"
+) -> bool:
     from aisweep.cli import OutputFormat, execute_scan, print_summary
     from aisweep.runner import ScanSettings
     from aisweep.store.db import Store
 
     console = Console()
-    with RunningLab(hosts, seed) as lab:
+    with RunningLab(hosts, seed, base) as lab:
         network = lab.network
         cidr = network.cidr()
         ports = tuple(dict.fromkeys([*AI_PORTS, *sorted({p for _, p in network.listeners()})]))
@@ -171,7 +221,8 @@ def run_demo(hosts: int = 160, seed: int = 7, db: str = "aisweep-demo.db", quiet
         verdict = "[green]PASS[/green]" if cmp.ok else "[red]FAIL[/red]"
         console.print(
             f"{verdict}: {cmp.correct}/{cmp.expected} emulated services identified with the right product, version "
-            f"and auth tier; {len(cmp.problems)} problems"
+            f"and auth tier, and every planted case ({cmp.planted}: TLS, leaked key, CORS, honeypot, indicator) "
+            f"reported with no false ones; {len(cmp.problems)} problems"
         )
         for problem in cmp.problems[:20]:
             console.print(f"  - {problem}", highlight=False)

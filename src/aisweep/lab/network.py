@@ -8,11 +8,13 @@ import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
 
+from aisweep.lab.plants import PLANTS, can_plant, expected_finding
 from aisweep.rules.model import Rule
 from aisweep.rules.samples import Sample, load_samples, sample_port
 
 DEAD_SHARE = 0.08  # hosts with nothing listening
 SECOND_SERVICE_SHARE = 0.25  # hosts with a second service on another port
+PLANT_SHARE = 0.3  # services carrying a planted case (TLS, leaked key, CORS, honeypot, indicator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,15 @@ class Truth:
 
     sample: Sample
     port: int
+    plant: str | None = None
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.plant and self.plant.startswith("tls-"))
+
+    @property
+    def expected_finding(self) -> str | None:
+        return expected_finding(self.plant, self.product) if self.plant else None
 
     @property
     def product(self) -> str | None:
@@ -46,8 +57,11 @@ def _unit(seed: int, *parts: object) -> float:
 class LabNetwork:
     """`hosts` emulated hosts at consecutive addresses from `base`, each serving samples on their ports."""
 
-    def __init__(self, rules: list[Rule], *, hosts: int, seed: int, base: str = "127.77.0.1") -> None:
+    def __init__(
+        self, rules: list[Rule], *, hosts: int, seed: int, base: str = "127.77.0.1", plants: bool = True
+    ) -> None:
         self.rules = rules
+        self.plants = plants
         self.hosts = hosts
         self.seed = seed
         self.base = int(ipaddress.IPv4Address(base))
@@ -68,12 +82,19 @@ class LabNetwork:
             return []
         n = len(self.samples)
         first = int(_unit(self.seed, address, "first") * n)
-        out = [Truth(self.samples[first], self._ports[first])]
+        out = [Truth(self.samples[first], self._ports[first], self._plant(address, 0, self.samples[first]))]
         if _unit(self.seed, address, "second?") < SECOND_SERVICE_SHARE:
             second = int(_unit(self.seed, address, "second") * n)
             if self._ports[second] != out[0].port:
-                out.append(Truth(self.samples[second], self._ports[second]))
+                sample = self.samples[second]
+                out.append(Truth(sample, self._ports[second], self._plant(address, 1, sample)))
         return out
+
+    def _plant(self, address: str, slot: int, sample: Sample) -> str | None:
+        if not self.plants or _unit(self.seed, address, slot, "plant?") >= PLANT_SHARE:
+            return None
+        plant = PLANTS[int(_unit(self.seed, address, slot, "plant") * len(PLANTS))]
+        return plant if can_plant(plant, sample) else None
 
     def truth(self, address: str, port: int) -> Truth | None:
         for t in self.services_at(address):

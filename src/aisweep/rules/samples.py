@@ -56,8 +56,10 @@ class Sample:
             return self.fallback if method != "HEAD" else Response(self.fallback.status, self.fallback.headers, b"")
         recorded_404 = self.exchanges.get(("GET", "/nonexistent-aisweep-probe"))
         if recorded_404 is not None:
-            # The product's real answer to a path that does not exist, recorded with the sample.
-            return recorded_404 if method != "HEAD" else Response(recorded_404.status, recorded_404.headers, b"")
+            # The product's real answer to a path that does not exist, recorded with the sample; products that echo
+            # the path back get the path that was asked for.
+            body = recorded_404.body.replace(b"/nonexistent-aisweep-probe", path.encode("latin-1", "replace"))
+            return Response(recorded_404.status, recorded_404.headers, body if method != "HEAD" else b"")
         return Response(NOT_FOUND[0], NOT_FOUND[1], NOT_FOUND[2] if method != "HEAD" else b"")
 
     def observation(self, request: Request, max_bytes: int | None = None) -> Observation:
