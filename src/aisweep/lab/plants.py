@@ -114,7 +114,7 @@ class PlantedSample:
             if r.status == 404:
                 first = next(iter(self.sample.exchanges.values()), r)
                 r = Response(200, first.headers, first.body if method != "HEAD" else b"", first.truncated)
-            headers = tuple(h for h in r.headers if h[0] != "server") + (("server", "nignx/1.3.8"),)
+            headers = (*(h for h in r.headers if h[0] != "server"), ("server", "nignx/1.3.8"))
             r = Response(r.status, headers, r.body, r.truncated)
         elif self.plant == "indicator" and product in INDICATORS and path == INDICATORS[product][0]:
             r = _json_response(r, lambda d: _indicator(product, d))

@@ -7,9 +7,14 @@ import ssl
 from dataclasses import dataclass, field
 
 from aisweep.assess import conclude
+from aisweep.checks.base import Check
+from aisweep.checks.mcp import McpToolsCheck, annotate
+from aisweep.checks.registry import BUILTIN_CHECKS, run_checks
 from aisweep.models import Level, Observation, Outcome, Request, Target, TargetResult, TlsFacts
 from aisweep.net.http import ClientConfig, HttpConnection, open_connection, plain_http_hit_tls
+from aisweep.net.mcp import mcp_handshake
 from aisweep.net.tls import add_tls_posture
+from aisweep.rules.identify import Match
 from aisweep.rules.plan import RuleSet
 from aisweep.rules.rounds import ASSESS_BYTES, MAX_REQUESTS, run_rounds
 from aisweep.targets.ports import TLS_FIRST_PORTS
@@ -155,4 +160,63 @@ async def probe_target(
         error=None if answered else first_obs.error,
     )
     result.service = conclude(target, session.scheme, matches, observations, session.tls, settings.level)
+    # --level handshake on an identified MCP server: run the MCP lifecycle (net/mcp.py: initialize,
+    # notifications/initialized, tools/resources/prompts list; never tools/call), keep its result on the service,
+    # and run the checks again so McpToolsCheck sees it. Network-only: sample replay has no handshake.
+    if settings.level is Level.HANDSHAKE and result.service is not None and result.service.product == "mcp-server":
+        await _mcp_stage(result, matches, observations, settings, ssl_ctx)
     return result
+
+
+def mcp_transport(observations: dict[str, Observation]) -> tuple[str, str] | None:
+    """(transport, endpoint) from the safe-level probes: Streamable HTTP (/mcp, /mcp/ answering 406/400/401)
+    before SSE (/sse opening an event stream that names its endpoint, or 401); None when neither answered so."""
+    answers = {o.request.path: o for o in observations.values() if o.request.method == "GET" and o.answered}
+    for path in ("/mcp", "/mcp/"):
+        obs = answers.get(path)
+        if obs is not None and obs.status in (400, 401, 406):
+            return "streamable-http", path
+    sse = answers.get("/sse")
+    if sse is not None and (
+        sse.status == 401
+        or (
+            sse.status == 200
+            and (sse.header("content-type") or "").startswith("text/event-stream")
+            and sse.body.startswith(b"event: endpoint")
+        )
+    ):
+        return "sse", "/sse"
+    return None
+
+
+async def _mcp_stage(
+    result: TargetResult,
+    matches: list[Match],
+    observations: dict[str, Observation],
+    settings: ProbeSettings,
+    ssl_ctx: ssl.SSLContext,
+) -> None:
+    service = result.service
+    found = mcp_transport(observations)
+    if service is None or found is None or result.scheme is None:
+        return
+    transport, endpoint = found
+    mcp = await mcp_handshake(result.target, result.scheme, transport, endpoint, settings.client, ssl_ctx)
+    result.requests_sent += mcp.requests
+    service.mcp = annotate(mcp.to_dict())
+    for key, count in (("tools", mcp.tools_count), ("resources", mcp.resources), ("prompts", mcp.prompts)):
+        if count is not None:
+            service.surfaces[key] = count
+    if mcp.initialized:
+        info = mcp.server_info or {}
+        service.evidence.append(
+            f"MCP handshake ({transport} {mcp.endpoint}): serverInfo {info.get('name', '?')} "
+            f"{info.get('version', '')}".rstrip()
+            + f", protocol {mcp.protocol_version}, {mcp.tools_count or 0} tools"
+        )
+    rule = next((m.rule for m in matches if m.rule.id == service.product), None)
+    if rule is not None:
+        checks: tuple[Check, ...] = BUILTIN_CHECKS
+        if not any(isinstance(c, McpToolsCheck) for c in checks):  # until the registry lists it
+            checks = (*checks, McpToolsCheck())
+        service.findings = run_checks(service, rule, observations, settings.level, checks)
