@@ -22,6 +22,7 @@ from aisweep.advisories.cli import app as advisories_app
 from aisweep.errors import AisweepError
 from aisweep.models import Level, Severity
 from aisweep.output import JsonArraySink, JsonlSink, TableSink
+from aisweep.report.cli import diff_command, report_command
 from aisweep.runner import ResultSink, ScanSettings, ScanStats, run_scan
 from aisweep.targets.exclude import ExclusionList
 from aisweep.targets.expand import PairTable
@@ -41,6 +42,10 @@ app.add_typer(rules_app, name="rules")
 lab_app = typer.Typer(help="The emulated network of AI services (loopback only).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 app.add_typer(advisories_app, name="advisories", help="Offline OSV advisory data: status, show, update.")
+app.command("report", help="Survey report of a stored run: html, md, json, jsonl, csv or sarif.")(report_command)
+app.command("diff", help="What changed between two stored runs: new, fixed and changed services and findings.")(
+    diff_command
+)
 
 err = Console(stderr=True)
 
@@ -369,13 +374,17 @@ def demo(
     hosts: Annotated[int, typer.Option(help="Emulated hosts (each on its own 127.x.y.z address).")] = 160,
     seed: Annotated[int, typer.Option(help="Seed of the emulated network.")] = 7,
     db: Annotated[str, typer.Option(help="Results database.")] = "aisweep-demo.db",
+    report: Annotated[Path, typer.Option(help="Where the HTML survey report is written.")] = Path(
+        "aisweep-demo-report.html"
+    ),
     quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
 ) -> None:
-    """Start an emulated network of AI services on loopback, scan it, and check the result against ground truth."""
+    """Start an emulated network of AI services on loopback, scan it, check the result against ground truth, and
+    write the survey report."""
     from aisweep.lab.demo import run_demo
 
     try:
-        ok = run_demo(hosts=hosts, seed=seed, db=db, quiet=quiet)
+        ok = run_demo(hosts=hosts, seed=seed, db=db, quiet=quiet, report=report)
     except AisweepError as exc:
         raise _fail(exc) from None
     if not ok:

@@ -44,6 +44,26 @@ CACHE_ENV = "AISWEEP_REALSVC_CACHE"  # overrides DEFAULT_CACHE_DIR (CI)
 READY_TIMEOUT = 120.0
 MARKER = ".aisweep-ready.json"
 
+# Each product's well-known port (the first its rule lists). The matrix binds it inside its private network namespace,
+# where it is always free; elsewhere services get a free port, as two services (or developers) may share the host.
+DEFAULT_PORTS: Mapping[str, int] = {
+    "jupyter": 8888,
+    "mlflow": 5000,
+    "gradio": 7860,
+    "ray": 8265,
+    "chromadb": 8000,
+    "litellm": 4000,
+    "open-webui": 8080,
+    "streamlit": 8501,
+    "tensorboard": 6006,
+    "bentoml": 3000,
+    "label-studio": 8080,
+    "marimo": 2718,
+    "arize-phoenix": 6006,
+    "aim": 43800,
+    "dask": 8787,
+}
+
 # Phone-home switches (see ../shared/research/real-services.md). Set for every service, whatever its product.
 TELEMETRY_OFF: Mapping[str, str] = {
     "HF_HUB_OFFLINE": "1",
@@ -1515,11 +1535,12 @@ def running(
     cache_dir: Path | None = None,
     timeout: float | None = None,
     seed: bool = True,
+    port: int | None = None,
 ) -> Iterator[RunningService]:
     """Start a spec on a free 127.0.0.1 port, wait until it answers, run its seed, yield it, and stop it on exit.
 
-    Without `workdir` a temporary directory is used and removed afterwards. A spec with `needs_netns` is refused
-    outside a network namespace that holds nothing but loopback.
+    Without `workdir` a temporary directory is used and removed afterwards; without `port`, a free port. A spec
+    with `needs_netns` is refused outside a network namespace that holds nothing but loopback.
     """
     spec = SPECS[spec_name]
     if spec.needs_netns and not loopback_only_netns():
@@ -1528,7 +1549,7 @@ def running(
     own_workdir = workdir is None
     wd = Path(tempfile.mkdtemp(prefix=f"aisweep-{spec.name}-")) if workdir is None else Path(workdir)
     wd.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     launch = spec.start(LaunchContext(venv=venv, port=port, workdir=wd))
     env = service_env(venv, wd, launch.env)
     log_path = wd / "service.log"

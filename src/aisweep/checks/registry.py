@@ -13,6 +13,7 @@ from aisweep.checks.frontier import FrontierProxyCheck
 from aisweep.checks.honeypot import HoneypotCheck
 from aisweep.checks.hostheader import HostHeaderCheck
 from aisweep.checks.indicators import IndicatorCheck
+from aisweep.checks.mcp import McpToolsCheck
 from aisweep.checks.operational import OperationalExposureCheck
 from aisweep.checks.ratelimit import RateLimitHeadersCheck
 from aisweep.checks.secrets import SecretsCheck
@@ -22,6 +23,7 @@ from aisweep.rules.model import Rule
 
 BUILTIN_CHECKS: Final[tuple[Check, ...]] = (
     AuthTierCheck(),
+    McpToolsCheck(),
     AdvisoryCheck(),
     SecretsCheck(),
     FrontierProxyCheck(),

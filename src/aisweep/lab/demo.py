@@ -183,7 +183,12 @@ def compare(network: LabNetwork, records: list[dict[str, Any]]) -> Comparison:
 
 
 def run_demo(
-    hosts: int = 160, seed: int = 7, db: str = "aisweep-demo.db", quiet: bool = False, base: str = "127.77.0.1"
+    hosts: int = 160,
+    seed: int = 7,
+    db: str = "aisweep-demo.db",
+    quiet: bool = False,
+    base: str = "127.77.0.1",
+    report: Path | None = None,
 ) -> bool:
     from aisweep.cli import OutputFormat, execute_scan, print_summary
     from aisweep.runner import ScanSettings
@@ -226,5 +231,14 @@ def run_demo(
         )
         for problem in cmp.problems[:20]:
             console.print(f"  - {problem}", highlight=False)
-        console.print(f"Results: run {run_id} in {db} (query it with sqlite3, or rerun with --format jsonl)")
+        console.print(f"Results: run {run_id} in {db}")
+    if report is not None:
+        from aisweep.report.cli import write_report
+
+        written = write_report(db, run_id, "html", report)
+        if not quiet:
+            console.print(
+                f"Report: {', '.join(str(p) for p in written)} (self-contained HTML; also "
+                f"`aisweep report {run_id} --db {db} -f md|json|csv|sarif`)"
+            )
     return cmp.ok

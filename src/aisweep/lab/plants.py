@@ -57,7 +57,8 @@ def can_plant(plant: str, sample: Sample) -> bool:
         return False
     if plant == "indicator":
         return product in INDICATORS
-    if plant == "credential":  # needs a JSON object answered without credentials to carry the key
+    if plant in ("credential", "cors-wildcard"):  # needs JSON answered without credentials (to carry a key; to be
+        # worth reading cross-origin)
         return any(200 <= r.status < 300 and r.body.lstrip().startswith(b"{") for r in sample.exchanges.values())
     return True
 
@@ -104,8 +105,11 @@ class PlantedSample:
     def respond(self, method: str, path: str) -> Response:
         r = self.sample.respond(method, path)
         product = str(self.sample.expect.get("product") or "")
-        if self.plant == "credential" and 200 <= r.status < 300:
-            r = _json_response(r, lambda d: {**d, "openai_api_key": self.key} if isinstance(d, dict) else d)
+        if self.plant == "credential" and 200 <= r.status < 300 and r.body.lstrip().startswith(b"{"):
+            # Inserted as text after the opening brace, so the rest of the product's bytes stay exactly as recorded.
+            head, brace, rest = r.body.partition(b"{")
+            field = b'"openai_api_key":"' + self.key.encode() + b'"' + (b"," if rest.strip() != b"}" else b"")
+            r = Response(r.status, r.headers, head + brace + field + rest, r.truncated)
         elif self.plant == "cors-wildcard":
             r = Response(r.status, (*r.headers, ("access-control-allow-origin", "*")), r.body, r.truncated)
         elif self.plant == "honeypot":

@@ -7,16 +7,15 @@ import ssl
 from dataclasses import dataclass, field
 
 from aisweep.assess import conclude
-from aisweep.checks.base import Check
-from aisweep.checks.mcp import McpToolsCheck, annotate
-from aisweep.checks.registry import BUILTIN_CHECKS, run_checks
+from aisweep.checks.mcp import annotate
+from aisweep.checks.registry import run_checks
 from aisweep.models import Level, Observation, Outcome, Request, Target, TargetResult, TlsFacts
 from aisweep.net.http import ClientConfig, HttpConnection, open_connection, plain_http_hit_tls
 from aisweep.net.mcp import mcp_handshake
 from aisweep.net.tls import add_tls_posture
 from aisweep.rules.identify import Match
 from aisweep.rules.plan import RuleSet
-from aisweep.rules.rounds import ASSESS_BYTES, MAX_REQUESTS, run_rounds
+from aisweep.rules.rounds import ASSESS_BYTES, run_rounds
 from aisweep.targets.ports import TLS_FIRST_PORTS
 
 MAX_TIMEOUTS = 2
@@ -142,7 +141,9 @@ async def probe_target(
         return await session.send(request, False, caps.get(request.key, ASSESS_BYTES))
 
     def stopped() -> bool:
-        return session.dead is not None or session.requests >= MAX_REQUESTS
+        # The request budget is enforced by run_rounds for identification; the assessment round after it is sent
+        # whenever the target still answers.
+        return session.dead is not None
 
     try:
         matches = await run_rounds(ruleset, target.port, send, observations, stopped, assess)
@@ -216,7 +217,4 @@ async def _mcp_stage(
         )
     rule = next((m.rule for m in matches if m.rule.id == service.product), None)
     if rule is not None:
-        checks: tuple[Check, ...] = BUILTIN_CHECKS
-        if not any(isinstance(c, McpToolsCheck) for c in checks):  # until the registry lists it
-            checks = (*checks, McpToolsCheck())
-        service.findings = run_checks(service, rule, observations, settings.level, checks)
+        service.findings = run_checks(service, rule, observations, settings.level)

@@ -11,7 +11,7 @@ from aisweep.rules.identify import Match, match_all, resolve
 from aisweep.rules.plan import RuleSet
 
 MAX_ROUNDS = 4
-MAX_REQUESTS = 48
+MAX_REQUESTS = 80  # identification budget per target; a port no rule lists costs ~65 in round 1
 ASSESS_BYTES = 64 * 1024  # operational endpoints (/metrics, /openapi.json) are sniffed, not downloaded
 
 Send = Callable[[Request], Awaitable[Observation]]
