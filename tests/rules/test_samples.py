@@ -17,13 +17,18 @@ def test_sample_replays_to_its_expectation(sample: Sample) -> None:
     assert check_sample(sample, RULES) == []
 
 
-def test_every_rule_has_a_positive_sample() -> None:
+def test_every_rule_has_a_positive_and_a_negative_sample() -> None:
     positives: dict[str, int] = defaultdict(int)
+    negatives: dict[str, int] = defaultdict(int)
     for s in SAMPLES:
         if s.expect.get("product"):
             positives[str(s.expect["product"])] += 1
+        if s.expect.get("not_product"):
+            negatives[str(s.expect["not_product"])] += 1
     missing = sorted(r.id for r in RULES if positives[r.id] == 0)
     assert missing == [], f"rules without a positive sample: {missing}"
+    missing = sorted(r.id for r in RULES if negatives[r.id] == 0)
+    assert missing == [], f"rules without a look-alike (negative) sample: {missing}"
 
 
 def test_samples_say_where_they_come_from() -> None:

@@ -43,6 +43,10 @@ class RuleSet:
                     caps[key] = max(cap or 0, caps.get(key) or 0) if cap is not None else None
         self.byte_caps: dict[str, int] = {k: v for k, v in caps.items() if v}
 
+    def fallback_round(self) -> list[Request]:
+        """Every rule's identify probes: for ports no rule lists, and for answers that matched nothing."""
+        return self._fallback_round
+
     def rules_for_port(self, port: int) -> list[Rule]:
         specific = self._by_port.get(port)
         if specific is None:

@@ -31,6 +31,7 @@ async def run_rounds(
     `assess` (or `send`)."""
     queue = [r for r in ruleset.first_round(port) if r.key not in observations]
     matches: list[Match] = []
+    widened = ruleset.first_round(port) is ruleset.fallback_round()
     for _ in range(MAX_ROUNDS):
         for request in queue:
             if len(observations) >= MAX_REQUESTS or stopped():
@@ -39,6 +40,11 @@ async def run_rounds(
         sent = set(observations)
         matches = match_all(ruleset.rules_for_matching(port, sent), observations)
         queue = ruleset.next_round([m.rule for m in matches], sent)
+        if not matches and not widened and any(o.answered for o in observations.values()):
+            # HTTP answers but nothing of this port's products: a product on another product's port (or on an
+            # unusual one). Ask once what every rule asks first.
+            widened = True
+            queue = [r for r in ruleset.fallback_round() if r.key not in sent]
         if not queue or stopped():
             break
     winner, _ = resolve(matches)
