@@ -17,6 +17,7 @@ give None. Pure: observations in, an inferred range (or None) out.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -153,15 +154,18 @@ def _infer(pkg: _Package, observations: Mapping[str, Observation], primary: bool
         return None
     versions = tuple(str(v) for v in sorted(candidates))
     sources = sorted({k for m in known for k in found[m]})
-    shown = ", ".join(known[:_SHOWN_MARKERS]) + (f" (+{len(known) - _SHOWN_MARKERS} more)" if len(known) > 3 else "")
-    result = InferredVersion(versions[0], versions[-1], versions, "", pkg.name, primary)
+    telling = sorted(known, key=lambda m: (len(pkg.markers[m]), m))  # the rarest (most telling) first
+    shown = ", ".join(telling[:_SHOWN_MARKERS])
+    if len(known) > _SHOWN_MARKERS:
+        shown += f" (+{len(known) - _SHOWN_MARKERS} more)"
+    inferred = InferredVersion(versions[0], versions[-1], versions, "", pkg.name, primary)
     evidence = (
-        f"static assets {shown} named by {', '.join(sources)} ship with {pkg.name} {result.range} "
+        f"static assets {shown} named by {', '.join(sources)} point at {pkg.name} {inferred.range} "
         f"(asset fingerprints of {len(pkg.sampled)} PyPI releases {pkg.sampled_sorted[0]}–{pkg.sampled_sorted[-1]})"
     )
     if unknown:
         evidence += f"; {len(unknown)} other asset(s) match no release read, so a release between those read"
-    return InferredVersion(result.low, result.high, versions, evidence, pkg.name, primary)
+    return dataclasses.replace(inferred, evidence=evidence)
 
 
 def infer_version(product: str, observations: Mapping[str, Observation]) -> InferredVersion | None:

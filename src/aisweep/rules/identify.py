@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from aisweep.models import AuthTier, Confidence, Service, Target, TlsFacts, VersionConfidence
+from aisweep.rules.assets import infer_version
 from aisweep.rules.model import Observations, Rule, Signal, all_hold
 
 
@@ -103,6 +104,12 @@ def build_service(
 ) -> Service:
     rule = winner.rule
     a = assess_rule(rule, observations)
+    if a.version is None:
+        # The product hides its version: the static-asset bundles its pages link to narrow it to a release range.
+        inferred = infer_version(rule.id, observations)
+        if inferred is not None and inferred.primary:
+            a.version, a.version_source = inferred.range, f"inferred from static assets: {inferred.evidence}"
+            a.version_confidence = VersionConfidence.INFERRED
     return Service(
         target=target,
         scheme=scheme,
