@@ -119,15 +119,15 @@ class Request:
     path: str
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    key: str = field(default="", init=False, compare=False)  # computed once: it is looked up on every match
 
-    @property
-    def key(self) -> str:
+    def __post_init__(self) -> None:
         key = f"{self.method} {self.path}"
         if self.headers:
             key += " [" + ";".join(f"{k.lower()}={v}" for k, v in sorted(self.headers)) + "]"
         if self.body:
             key += " #" + hashlib.sha256(self.body).hexdigest()[:12]
-        return key
+        object.__setattr__(self, "key", key)
 
     @property
     def safe(self) -> bool:

@@ -3,7 +3,7 @@ rebinding from any web page a user on its network opens (the browser then talks 
 
 from __future__ import annotations
 
-import difflib
+import re
 from typing import ClassVar, Final
 
 from aisweep.checks.base import CheckContext
@@ -25,15 +25,25 @@ PRODUCT_SETTING: Final = {
 }
 
 
+_NOISE = re.compile(rb"[0-9a-fA-F]{8,}|\d+")
+_TOKEN = re.compile(rb"[A-Za-z_#][A-Za-z0-9_#.-]*")
+
+
 def similar(a: bytes, b: bytes) -> bool:
     """Same content, allowing for per-request noise (nonces, timestamps, the echoed Host)."""
     if a == b:
         return True
     if not a or not b:
         return False
-    a, b = a[:SAMPLE_BYTES], b[:SAMPLE_BYTES]
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return matcher.real_quick_ratio() >= SIMILARITY and matcher.ratio() >= SIMILARITY
+    # Linear time on purpose (this runs for every service): numbers and hex runs are masked, then the two bodies'
+    # token sets are compared. SequenceMatcher was quadratic and dominated scan CPU.
+    sa, sb = _NOISE.sub(b"#", a[:SAMPLE_BYTES]), _NOISE.sub(b"#", b[:SAMPLE_BYTES])
+    if sa == sb:
+        return True
+    ta, tb = set(_TOKEN.findall(sa)), set(_TOKEN.findall(sb))
+    if not ta or not tb:
+        return False
+    return len(ta & tb) / len(ta | tb) >= SIMILARITY
 
 
 def answers_foreign_host(foreign: Observation | None, baseline: Observation | None) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import ipaddress
 import os
 import ssl
@@ -177,14 +178,21 @@ def _name_matches(hostname: str, patterns: list[str]) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=2)
+def _verify_context(check_hostname: bool) -> ssl.SSLContext:
+    """Built once: loading the system trust store costs ~40 ms."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = check_hostname
+    return ctx
+
+
 async def add_tls_posture(facts: TlsFacts, target: Target, config: ClientConfig) -> None:
     """Fill `facts` with accepted versions, certificate facts and the verification result."""
     name = target.hostname
     timeout = config.connect_timeout
     legacy = [_legacy_probe(target.host, target.port, name, v, timeout) for v in _LEGACY.values()]
     modern = [_handshake(target.host, target.port, _pinned(v), name, timeout) for v in _MODERN.values()]
-    verify_ctx = ssl.create_default_context()
-    verify_ctx.check_hostname = bool(name)
+    verify_ctx = _verify_context(bool(name))
     results = await asyncio.gather(*legacy, *modern, _handshake(target.host, target.port, verify_ctx, name, timeout))
     versions: dict[str, bool] = {}
     for label, ok in zip(_LEGACY, results[: len(_LEGACY)], strict=True):
