@@ -137,7 +137,7 @@ def main() -> None:
     ap.add_argument("names", nargs="*", metavar="NAME")
     ap.add_argument("--all", action="store_true")
     args = ap.parse_args()
-    names = list(SPECS) if args.all else args.names
+    names = [n for n in SPECS if SPECS[n].product in PATHS] if args.all else args.names
     failed = []
     for name in names:
         try:

@@ -64,8 +64,16 @@ def test_import_is_reverified_live_and_records_origin(lab, tmp_path: Path) -> No
     )
     assert r.exit_code == 0, r.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
-    truth = {(a, p) for a, p in listeners if (t := lab.network.truth(a, p)) and t.product}
-    assert {(x["target"]["host"], x["target"]["port"]) for x in records} == truth
+    found = {(x["target"]["host"], x["target"]["port"]): x for x in records}
+    assert ("127.78.0.250", 11434) not in found  # the stale banner did not survive re-verification
+    for address, port in listeners:
+        truth = lab.network.truth(address, port)
+        assert truth is not None
+        if truth.product:
+            assert found[(address, port)]["product"] == truth.product
+        elif (address, port) in found:  # a look-alike: anything but what it imitates
+            assert found[(address, port)]["product"] != truth.sample.expect.get("not_product")
+    assert set(found) <= set(listeners)
     assert all(x["target"]["origin"] == "import:shodan" for x in records)
 
 

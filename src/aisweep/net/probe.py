@@ -172,7 +172,14 @@ async def probe_target(
 def mcp_transport(observations: dict[str, Observation]) -> tuple[str, str] | None:
     """(transport, endpoint) from the safe-level probes: Streamable HTTP (/mcp, /mcp/ answering 406/400/401)
     before SSE (/sse opening an event stream that names its endpoint, or 401); None when neither answered so."""
-    answers = {o.request.path: o for o in observations.values() if o.request.method == "GET" and o.answered}
+    answers: dict[str, Observation] = {}
+    for o in observations.values():  # the rule's own probe first: later CORS/Host checks reuse the path
+        if (
+            o.request.method == "GET"
+            and o.answered
+            and not any(k.lower() in ("origin", "host") for k, _ in o.request.headers)
+        ):
+            answers.setdefault(o.request.path, o)
     for path in ("/mcp", "/mcp/"):
         obs = answers.get(path)
         if obs is not None and obs.status in (400, 401, 406):
