@@ -102,7 +102,8 @@ def accuracy(network: ScaleNetwork, db: Path) -> dict[str, object]:
         got = found.pop((svc.address, svc.port), None)
         by_behaviour[svc.behaviour] += 1
         if want is None:
-            if got is not None:
+            banned = svc.sample.expect.get("not_product")  # a look-alike is only wrong as what it imitates
+            if got is not None and svc.behaviour in ("normal", "slow") and (banned is None or got["product"] == banned):
                 fp += 1
             continue
         if got is None:

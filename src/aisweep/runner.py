@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from aisweep.checks.probes import CATCHALL_PATH
 from aisweep.checks.secrets import redact_body, redact_secrets
 from aisweep.errors import AisweepError
 from aisweep.models import Finding, Level, Observation, Outcome, Service, Target, TargetResult
@@ -33,9 +34,9 @@ from aisweep.targets.exclude import ExclusionList
 from aisweep.targets.expand import PairTable, ResolvedSpec, TargetSpace, resolve_specs
 from aisweep.targets.parse import TargetSpec
 
-OBSERVATION_BODY_CAP = 16 * 1024
+OBSERVATION_BODY_CAP = 4 * 1024  # stored per observation: enough to re-assess, small enough for 1M services
 _BATCH_SECONDS = 0.2
-_BATCH_SIZE = 256
+_BATCH_SIZE = 64
 
 
 @dataclass(slots=True)
@@ -230,7 +231,13 @@ def result_record(position: int, result: TargetResult) -> dict[str, Any] | None:
         return None
     record = result.service.to_record()
     record["position"] = position
-    record["observations"] = [observation_record(o) for o in result.observations]
+    # Misses (404/405/501 to probes of other products) are not kept: they are most of a fallback round and say
+    # nothing a re-assessment needs, except the catch-all path that honeypot scoring reads.
+    record["observations"] = [
+        observation_record(o)
+        for o in result.observations
+        if o.status not in (404, 405, 501) or o.request.path == CATCHALL_PATH
+    ]
     return record
 
 
@@ -403,7 +410,7 @@ def run_scan(
         thread.start()
     else:
         ctx = mp.get_context("spawn")
-        messages = ctx.Queue(maxsize=256)
+        messages = ctx.Queue(maxsize=16)  # bounded: a slow store slows the workers, memory stays flat
         procs = [ctx.Process(target=_process_main, args=(job, messages), daemon=True) for job in jobs]
         for p in procs:
             p.start()
