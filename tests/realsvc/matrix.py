@@ -214,6 +214,7 @@ def evaluate(spec: ServiceSpec, raw: dict[str, Any], when: str) -> dict[str, Any
             "product": record.get("product"),
             "version": record.get("version"),
             "version_confidence": record.get("version_confidence"),
+            "version_source": record.get("version_source"),
             "tier": (record.get("auth") or {}).get("tier"),
             "variant": record.get("variant"),
             "surfaces": record.get("surfaces") or {},
@@ -259,11 +260,12 @@ def matrix_table(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         exp = row["expected"]
         found = row.get("found")
-        found_text = (
-            _fmt(found["product"], found["version"], found["tier"], found["variant"] if exp["variant"] else None)
-            if found
-            else "-"
-        )
+        found_text = "-"
+        if found:
+            version = found["version"]
+            if version and found.get("version_confidence") != "exact":
+                version += f" ({found.get('version_confidence')})"
+            found_text = _fmt(found["product"], version, found["tier"], found["variant"] if exp["variant"] else None)
         surfaces = ", ".join(f"{k} {v}" for k, v in sorted((found or {}).get("surfaces", {}).items())) or "-"
         result = row["result"]
         if row.get("problems"):
@@ -303,9 +305,10 @@ Each spec in `tests/realsvc/services.py` is installed from PyPI into its own ven
 shown (auth on or off, old or current release), given some data where that makes surface counts non-zero, and scanned
 with `python -m aisweep scan 127.0.0.1:PORT -f jsonl --timeout 10`; the scan must report the expected product,
 version, auth tier and, where given, variant. `(no version)` means the product does not reveal its version in that
-state, and the scan must report none. Every spec runs in its own network namespace holding only loopback, with the
-scan inside it, on the product's well-known port (as services are found in the wild); "netns only" marks products
-that bind extra ports on all interfaces whatever they are told, which must never run outside such a namespace.
+state: the scan must report none, or the right one marked as inferred (from static asset hashes). Every spec runs in
+its own network namespace holding only loopback, with the scan inside it, on the product's well-known port (as
+services are found in the wild); "netns only" marks products that bind extra ports on all interfaces whatever they
+are told, which must never run outside such a namespace.
 
 Run it with one command (as root; PyPI must be reachable while it builds the venvs; the last full run took
 {meta.get("minutes", "?")} minutes):
