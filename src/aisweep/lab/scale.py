@@ -15,12 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar, cast
-
-import httptools
+from typing import Any, ClassVar
 
 from aisweep.errors import LabError
-from aisweep.lab.server import render
+from aisweep.lab.server import LabProtocol, render
 from aisweep.rules.loader import load_rules
 from aisweep.rules.samples import Response, Sample, load_samples, sample_port
 from aisweep.targets.expand import _mix64
@@ -129,48 +127,30 @@ def only_loopback_here() -> bool:
 _OVERSIZE = 3 * 1024 * 1024
 
 
-class ScaleProtocol(asyncio.Protocol):
+class ScaleProtocol(LabProtocol):
     """Answers one connection as the service at the dialled address would (see ScaleNetwork)."""
 
     cache: ClassVar[dict[tuple[int, str, str, bool], bytes]] = {}  # rendered responses, shared
 
     def __init__(self, network: ScaleNetwork) -> None:
+        super().__init__()
         self.network = network
-        self.transport: asyncio.Transport | None = None
         self.service: ScaleService | None = None
-        self.parser = httptools.HttpRequestParser(self)
-        self.url = b""
         self.trickle: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = tr = cast(asyncio.Transport, transport)
-        peer = tr.get_extra_info("peername")
-        sock = tr.get_extra_info("sockname")
-        if not peer or not str(peer[0]).startswith("127.") or not sock:
-            tr.abort()
+        dialled = self.accept(transport)
+        if dialled is None:
             return
-        self.service = self.network.resolve(str(sock[0]), int(sock[1]))
-        if self.service is None or self.service.behaviour == "dead":
-            tr.abort()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            if self.transport is not None:
-                self.transport.abort()
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
+        self.service = self.network.resolve(*dialled)
+        if (self.service is None or self.service.behaviour == "dead") and self.transport is not None:
+            self.transport.abort()
 
     def on_message_complete(self) -> None:
         tr, svc = self.transport, self.service
         if tr is None or svc is None or tr.is_closing():
             return
-        method = self.parser.get_method().decode("latin-1")
-        path = self.url.decode("latin-1")
-        self.url = b""
-        keep = bool(self.parser.should_keep_alive())
+        method, path, keep = self.take_request()
         if svc.behaviour == "oversized" and method == "GET":
             tr.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % _OVERSIZE)
             tr.write(b"x" * _OVERSIZE)

@@ -32,24 +32,23 @@ def render(response: Response, head_only: bool, keep_alive: bool) -> bytes:
     return head if head_only else head + response.body
 
 
-class SampleServerProtocol(asyncio.Protocol):
-    def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
+class LabProtocol(asyncio.Protocol):
+    """What every lab server shares: loopback-only peers, httptools request parsing, one request at a time."""
+
+    def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.sample: Sample | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.url = b""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def accept(self, transport: asyncio.BaseTransport) -> tuple[str, int] | None:
+        """Keep the transport; returns the dialled (address, port), or None (and aborts) for a non-loopback peer."""
         self.transport = tr = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
         sockname = tr.get_extra_info("sockname")
         peer = tr.get_extra_info("peername")
         if not sockname or not peer or not _is_loopback(str(peer[0])):
             tr.abort()  # the lab answers loopback peers only
-            return
-        self.sample = self.resolver(str(sockname[0]), int(sockname[1]))
-        if self.sample is None:
-            tr.abort()
+            return None
+        return str(sockname[0]), int(sockname[1])
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -62,13 +61,32 @@ class SampleServerProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self.url += url
 
-    def on_message_complete(self) -> None:
-        if self.transport is None or self.sample is None or self.transport.is_closing():
-            return
+    def take_request(self) -> tuple[str, str, bool]:
+        """(method, path, keep-alive) of the request just parsed."""
         method = self.parser.get_method().decode("latin-1")
         path = self.url.decode("latin-1")
         self.url = b""
-        keep_alive = bool(self.parser.should_keep_alive())
+        return method, path, bool(self.parser.should_keep_alive())
+
+
+class SampleServerProtocol(LabProtocol):
+    def __init__(self, resolver: Resolver) -> None:
+        super().__init__()
+        self.resolver = resolver
+        self.sample: Sample | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        dialled = self.accept(transport)
+        if dialled is None:
+            return
+        self.sample = self.resolver(*dialled)
+        if self.sample is None and self.transport is not None:
+            self.transport.abort()
+
+    def on_message_complete(self) -> None:
+        if self.transport is None or self.sample is None or self.transport.is_closing():
+            return
+        method, path, keep_alive = self.take_request()
         response = self.sample.respond(method, path)
         self.transport.write(render(response, method == "HEAD", keep_alive))
         if not keep_alive:
