@@ -12,6 +12,7 @@ import queue
 import random
 import resource
 import signal
+import ssl
 import threading
 import time
 import zlib
@@ -265,7 +266,16 @@ def _shard_targets(
 Emit = Callable[[list[dict[str, Any]], dict[str, int], dict[str, Any]], None]
 
 
+def _quiet_network_noise(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Peers that reset a TLS handshake leave uvloop futures nobody awaits; that is an outcome, not an error."""
+    exc = context.get("exception")
+    if isinstance(exc, ConnectionError | TimeoutError | ssl.SSLError):
+        return
+    loop.default_exception_handler(context)
+
+
 async def _drive(job: _WorkerJob, emit: Emit) -> None:
+    asyncio.get_running_loop().set_exception_handler(_quiet_network_noise)
     s = job.settings
     ruleset = RuleSet(load_rules(s.rule_dirs), s.level)
     space = TargetSpace(job.specs, s.ports, exclusions=job.exclusions, seed=job.seed, origin=s.origin, pairs=job.pairs)
