@@ -49,3 +49,21 @@ def lab():  # type: ignore[no-untyped-def]
 
     with RunningLab(hosts=60, seed=11, base="127.78.0.1") as running:
         yield running
+
+
+def scan_one_port(port: int, tmp: Path, *extra: str) -> dict[str, object]:
+    """Scan 127.0.0.1:PORT through the CLI (JSONL out) and return the one service record it must yield."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from aisweep.cli import app
+
+    out = tmp / f"out-{port}-{'-'.join(extra) or 'default'}.jsonl"
+    args = ["scan", f"127.0.0.1:{port}", *extra, "--db", str(out.with_suffix(".db")), "-f", "jsonl", "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "-q", "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 1, records
+    record: dict[str, object] = records[0]
+    return record

@@ -8,14 +8,12 @@ matrix, on the products' default ports inside namespaces, is `python tests/reals
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from aisweep.cli import app
+from tests.conftest import scan_one_port
 from tests.realsvc.services import SPECS, check_record, find_python, loopback_only_netns, running
 
 DEFAULT = ("jupyter-server-open", "jupyter-server-token", "mlflow-current", "gradio-current", "gradio-current-auth")
@@ -32,27 +30,7 @@ def test_real_service_identified(name: str, tmp_path: Path) -> None:
     if spec.unavailable or find_python(spec.python) is None:
         pytest.skip(spec.unavailable or f"needs Python {spec.python}")
     with running(name) as svc:
-        out = tmp_path / "out.jsonl"
-        result = CliRunner().invoke(
-            app,
-            [
-                "scan",
-                f"127.0.0.1:{svc.port}",
-                "--db",
-                str(tmp_path / "r.db"),
-                "-f",
-                "jsonl",
-                "-o",
-                str(out),
-                "-q",
-                "--timeout",
-                "10",
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(records) == 1, records
-    (record,) = records
+        record = scan_one_port(svc.port, tmp_path)
     # Product, version (none where the product hides it in this state) and auth tier. Not the variant: it can rest on
     # assess-stage probes, which a scan of a port no rule lists may not reach (matrix.py checks it on default ports).
     assert [p for p in check_record(spec, record) if not p.startswith("variant")] == []

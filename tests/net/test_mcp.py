@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from aisweep.cli import app
 from aisweep.models import Request, Target
 from aisweep.net.mcp import ALLOWED_METHODS, SseEvent, SseParser, _rpc, _same_origin_path
 from aisweep.net.probe import mcp_transport
 from aisweep.rules.loader import load_rules
 from aisweep.rules.samples import load_samples
+from tests.conftest import scan_one_port
 from tests.realsvc.services import (
     DEFAULT_CACHE_DIR,
     Launch,
@@ -205,30 +204,7 @@ def demo_server(version: str, transport: str, tmp: Path, auth: bool = False) -> 
 
 
 def scan(port: int, tmp: Path, level: str) -> dict[str, object]:
-    out = tmp / f"out-{port}-{level}.jsonl"
-    result = CliRunner().invoke(
-        app,
-        [
-            "scan",
-            f"127.0.0.1:{port}",
-            "--level",
-            level,
-            "--db",
-            str(tmp / f"r-{port}-{level}.db"),
-            "-f",
-            "jsonl",
-            "-o",
-            str(out),
-            "-q",
-            "--timeout",
-            "10",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(records) == 1, records
-    record: dict[str, object] = records[0]
-    return record
+    return scan_one_port(port, tmp, "--level", level)
 
 
 SERVERS = [("2.3.0", "streamable-http"), ("2.3.0", "sse"), ("1.9.4", "streamable-http"), ("1.9.4", "sse")]
