@@ -15,6 +15,7 @@ FOREIGN_HOST: Final = "aisweep-rebind-check.invalid"
 CATCHALL_PATH: Final = "/aisweep-nonexistent-7f3c9a1e"
 
 CATCHALL: Final = Request("GET", CATCHALL_PATH)
+ROOT: Final = Request("GET", "/")  # the baseline the foreign-Host answer is compared with
 FOREIGN_HOST_ROOT: Final = Request("GET", "/", (("Host", FOREIGN_HOST),))
 OPERATIONAL: Final[tuple[Request, ...]] = (
     Request("GET", "/metrics"),
@@ -38,4 +39,4 @@ def cors_requests(api_path: str) -> tuple[Request, Request]:
 
 def assessment_requests(api_path: str) -> list[Request]:
     """Everything sent after identification; `api_path` is the winning rule's first identifying path."""
-    return [CATCHALL, FOREIGN_HOST_ROOT, *cors_requests(api_path), *OPERATIONAL]
+    return [CATCHALL, ROOT, FOREIGN_HOST_ROOT, *cors_requests(api_path), *OPERATIONAL]

@@ -1,17 +1,31 @@
 """The request planner: which distinct requests to send to a port, merged across rules, in rounds.
 
-Round 1 sends the identify-stage probes of every rule that lists the port (and of any-port rules); a port no rule
-lists gets every rule's identify probes. Each later round adds what the candidates need: their assess-stage probes
-and the identify probes of rules that override a candidate (look-alikes that must be told apart). Identical
-requests are sent once per target.
+Round 1 holds the identify-stage probes of every rule that lists the port (and of any-port rules); a port no rule
+lists gets every rule's identify probes. Round 1 is sent one request at a time, the requests most rules share first,
+and each rule is matched as soon as the last of its identify probes has an answer: the round stops at the first
+specific (non-generic) product that matches, so a crowded port costs a few requests, not all of them. Each later
+round adds what the surviving candidates need: their assess-stage probes and the identify probes of rules that
+override them (look-alikes that must be told apart). Identical requests are sent once per target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 
-from aisweep.models import Level, Request
+from aisweep.models import Level, Observation, Request
 from aisweep.rules.model import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """An ordered identification round: `requests[i]` is sent i-th; `completes[i]` are the rules whose identify
+    probes are all answered once requests[0..i] are."""
+
+    requests: tuple[Request, ...]
+    completes: tuple[tuple[Rule, ...], ...]
 
 
 class RuleSet:
@@ -29,8 +43,12 @@ class RuleSet:
         for r in self.rules:
             for victim in r.overrides:
                 self._overridden_by.setdefault(victim, []).append(r)
-        self._first_round: dict[int, list[Request]] = {}
-        self._fallback_round = _dedupe(req for r in self.rules for req in r.requests("identify"))
+        self.identify_keys: dict[str, frozenset[str]] = {
+            r.id: frozenset(req.key for req in r.requests("identify")) for r in self.rules
+        }
+        self._rounds: dict[int | None, Round] = {}
+        self._fallback = self._ordered_round(self.rules)
+        self._hints = [(word, r) for r in self.rules if not r.generic for word in _hint_words(r)]
         self.stream_keys = {k for r in self.rules for k in r.stream_keys()}
         # A shared request is capped only if every rule that sends it is content with a prefix.
         caps: dict[str, int | None] = {}
@@ -43,9 +61,45 @@ class RuleSet:
                     caps[key] = max(cap or 0, caps.get(key) or 0) if cap is not None else None
         self.byte_caps: dict[str, int] = {k: v for k, v in caps.items() if v}
 
-    def fallback_round(self) -> list[Request]:
+    def _ordered_round(self, pool: Sequence[Rule]) -> Round:
+        """The pool's identify probes, those most rules need first (stable otherwise), with completion points."""
+        requests = _dedupe(req for r in pool for req in r.requests("identify"))
+        shared = Counter(key for r in pool for key in self.identify_keys[r.id])
+        order = sorted(range(len(requests)), key=lambda i: (-shared[requests[i].key], i))
+        return self._completion([requests[i] for i in order], pool, set())
+
+    def _completion(self, ordered: Sequence[Request], pool: Sequence[Rule], before: AbstractSet[str]) -> Round:
+        """`ordered` with, at each step, the rules of `pool` whose identify probes are then all answered (those
+        complete from `before`, the keys already answered, count at the first step)."""
+        position = {req.key: i for i, req in enumerate(ordered)}
+        completes: list[list[Rule]] = [[] for _ in ordered]
+        for r in pool:
+            keys = self.identify_keys[r.id]
+            if keys and ordered:
+                completes[max(position.get(k, 0) for k in keys)].append(r)
+        return Round(tuple(ordered), tuple(tuple(c) for c in completes))
+
+    def fallback(self) -> Round:
         """Every rule's identify probes: for ports no rule lists, and for answers that matched nothing."""
-        return self._fallback_round
+        return self._fallback
+
+    def widening(self, observations: Mapping[str, Observation], budget: int | None) -> Round:
+        """The round for an answer that matched nothing on its port: first the identify probes of every product
+        whose name appears in the answers so far (most products name themselves on their pages or in headers),
+        then every rule's, those most rules share first, up to `budget` more requests (None: all)."""
+        texts = []
+        for o in observations.values():
+            if o.answered:
+                texts.append(o.body[:_HINT_BYTES].decode("latin-1").lower())
+                texts.extend(f"{k}: {v}".lower() for k, v in o.headers)
+        seen = "\n".join(texts)
+        named = _dedupe_rules(r for word, r in self._hints if word in seen)
+        first = _dedupe(req for r in named for req in r.requests("identify"))
+        rest = [r for r in self._fallback.requests if r.key not in observations]
+        requests = _dedupe([*first, *(rest if budget is None else rest[:budget])])
+        sent = set(observations) | {r.key for r in requests}
+        pool = [r for r in self.rules if self.identify_keys[r.id] and self.identify_keys[r.id] <= sent]
+        return self._completion(requests, pool, set(observations))
 
     def rules_for_port(self, port: int) -> list[Rule]:
         specific = self._by_port.get(port)
@@ -53,32 +107,56 @@ class RuleSet:
             return self.rules
         return [*specific, *self._any_port]
 
-    def first_round(self, port: int) -> list[Request]:
-        cached = self._first_round.get(port)
-        if cached is None:
-            if port in self._by_port:
-                cached = _dedupe(req for r in self.rules_for_port(port) for req in r.requests("identify"))
-            else:
-                cached = self._fallback_round
-            self._first_round[port] = cached
-        return cached
+    def first(self, port: int) -> Round:
+        """Round 1 for a port (cached)."""
+        key = port if port in self._by_port else None
+        found = self._rounds.get(key)
+        if found is None:
+            found = self._fallback if key is None else self._ordered_round(self.rules_for_port(port))
+            self._rounds[key] = found
+        return found
 
-    def next_round(self, candidates: Iterable[Rule], sent: set[str]) -> list[Request]:
-        """Requests the candidates still need (assess probes, and probes of rules that override them)."""
+    def first_round(self, port: int) -> tuple[Request, ...]:
+        return self.first(port).requests
+
+    def next_round(self, candidates: Iterable[Rule], sent: AbstractSet[str]) -> list[Request]:
+        """Requests the candidates still need (assess probes, and probes of rules that override them).
+
+        Only candidates that can still win are expanded: a generic rule (openai-compatible) when no specific
+        product matched, and no rule another candidate already overrides."""
+        pool = list(candidates)
+        pool = [r for r in pool if not r.generic] or pool
+        beaten = {victim for r in pool for victim in r.overrides}
+        pool = [r for r in pool if r.id not in beaten] or pool
         wanted: list[Request] = []
-        for rule in candidates:
+        for rule in pool:
             wanted.extend(rule.requests())
             for rival in self._overridden_by.get(rule.id, ()):
                 wanted.extend(rival.requests("identify"))
         return [r for r in _dedupe(wanted) if r.key not in sent]
 
-    def rules_for_matching(self, port: int, sent: set[str]) -> list[Rule]:
-        """Rules worth matching: those for the port plus any rule whose identify probes were all sent."""
-        pool = {r.id: r for r in self.rules_for_port(port)}
-        for r in self.rules:
-            if r.id not in pool and all(req.key in sent for req in r.requests("identify")):
-                pool[r.id] = r
-        return list(pool.values())
+    def rules_for_matching(self, sent: AbstractSet[str]) -> list[Rule]:
+        """Rules whose identify probes have all been sent."""
+        keys = self.identify_keys
+        return [r for r in self.rules if keys[r.id] and keys[r.id] <= sent]
+
+
+_HINT_BYTES = 16 * 1024
+_STOP_WORDS = frozenset({"open", "text", "local", "model", "server", "generic", "apis", "service"})
+
+
+def _hint_words(rule: Rule) -> set[str]:
+    """Words that, seen in an answer, suggest the product: its id (with and without hyphens) and the first word of
+    its name."""
+    words = {rule.id, rule.id.replace("-", ""), rule.id.replace("-", " ")}
+    first = rule.name.split()[0].lower() if rule.name else ""
+    if len(first) >= 4:
+        words.add(first)
+    return {w for w in words if len(w) >= 3 and w not in _STOP_WORDS}
+
+
+def _dedupe_rules(rules: Iterable[Rule]) -> list[Rule]:
+    return list({r.id: r for r in rules}.values())
 
 
 def _dedupe(requests: Iterable[Request]) -> list[Request]:

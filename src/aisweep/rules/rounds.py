@@ -1,5 +1,5 @@
-"""The probing rounds shared by the network engine and sample replay: send round 1, match, send what the
-candidates need, repeat until nothing new is wanted."""
+"""The probing rounds shared by the network engine and sample replay: identify with as few requests as the answers
+allow, send what the candidates need, repeat until nothing new is wanted, then the assessment requests."""
 
 from __future__ import annotations
 
@@ -7,14 +7,40 @@ from collections.abc import Awaitable, Callable
 
 from aisweep.checks.probes import assessment_requests
 from aisweep.models import Observation, Request
-from aisweep.rules.identify import Match, match_all, resolve
-from aisweep.rules.plan import RuleSet
+from aisweep.rules.identify import Match, match_all, match_rule, resolve
+from aisweep.rules.plan import Round, RuleSet
 
 MAX_ROUNDS = 4
-MAX_REQUESTS = 80  # identification budget per target; a port no rule lists costs ~65 in round 1
+MAX_REQUESTS = 80  # identification budget per target; a port no rule lists costs up to ~65 in round 1
+WIDEN = 16  # requests beyond the named products' when an answer matches nothing of its port (None: every rule's)
 ASSESS_BYTES = 64 * 1024  # operational endpoints (/metrics, /openapi.json) are sniffed, not downloaded
 
 Send = Callable[[Request], Awaitable[Observation]]
+
+
+async def _identify(
+    plan: Round,
+    send: Send,
+    observations: dict[str, Observation],
+    stopped: Callable[[], bool],
+) -> list[Match]:
+    """Send `plan` in order, matching each rule as soon as its identify probes are answered; stop at the first
+    specific product that matches. Returns the matches found."""
+    matches: list[Match] = []
+    for request, completed in zip(plan.requests, plan.completes, strict=True):
+        if request.key not in observations:
+            if len(observations) >= MAX_REQUESTS or stopped():
+                break
+            observations[request.key] = await send(request)
+        decisive = False
+        for rule in completed:
+            m = match_rule(rule, observations)
+            if m is not None:
+                matches.append(m)
+                decisive = decisive or not rule.generic
+        if decisive:
+            break
+    return matches
 
 
 async def run_rounds(
@@ -24,29 +50,36 @@ async def run_rounds(
     observations: dict[str, Observation],
     stopped: Callable[[], bool] = lambda: False,
     assess: Callable[[Request], Awaitable[Observation]] | None = None,
+    widen: int | None = WIDEN,
 ) -> list[Match]:
     """Fill `observations` (request key -> observation) round by round; return the final matches.
 
     When a product is identified, a last round sends the checks' assessment requests (checks/probes.py) through
     `assess` (or `send`)."""
-    queue = [r for r in ruleset.first_round(port) if r.key not in observations]
-    matches: list[Match] = []
-    widened = ruleset.first_round(port) is ruleset.fallback_round()
-    for _ in range(MAX_ROUNDS):
+    plan = ruleset.first(port)
+    matches = await _identify(plan, send, observations, stopped)
+    if (
+        not matches
+        and plan is not ruleset.fallback()
+        and not stopped()
+        and any(o.answered for o in observations.values())
+    ):
+        # HTTP answers but nothing of this port's products: a product on another product's port (or on an
+        # unusual one). Ask what the products named in the answers ask first, then up to `widen` of what every
+        # rule asks, in the same stop-at-the-first-match order.
+        root = ruleset.fallback().requests[0]  # GET /, where most products name themselves
+        if root.key not in observations and len(observations) < MAX_REQUESTS:
+            observations[root.key] = await send(root)
+        matches = await _identify(ruleset.widening(observations, widen), send, observations, stopped)
+    for _ in range(MAX_ROUNDS - 1):
+        queue = ruleset.next_round([m.rule for m in matches], observations.keys())
+        if not queue or stopped():
+            break
         for request in queue:
             if len(observations) >= MAX_REQUESTS or stopped():
                 break
             observations[request.key] = await send(request)
-        sent = set(observations)
-        matches = match_all(ruleset.rules_for_matching(port, sent), observations)
-        queue = ruleset.next_round([m.rule for m in matches], sent)
-        if not matches and not widened and any(o.answered for o in observations.values()):
-            # HTTP answers but nothing of this port's products: a product on another product's port (or on an
-            # unusual one). Ask once what every rule asks first.
-            widened = True
-            queue = [r for r in ruleset.fallback_round() if r.key not in sent]
-        if not queue or stopped():
-            break
+        matches = match_all(ruleset.rules_for_matching(observations.keys()), observations)
     winner, _ = resolve(matches)
     if winner is not None and not stopped():
         api_path = winner.signal.conditions[0].request.path
