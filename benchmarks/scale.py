@@ -142,6 +142,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=3.0)
     ap.add_argument("--wrk-seconds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--lab-processes", type=int, default=2, help="emulator processes sharing each port")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
     in_namespace_or_reexec()
@@ -168,6 +169,8 @@ def main() -> None:
             str(ready),
             "--targets-file",
             str(targets),
+            "--processes",
+            str(args.lab_processes),
         ],
         cwd=work,
     )

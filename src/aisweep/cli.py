@@ -405,14 +405,14 @@ def lab_serve(
     hostile: Annotated[float, typer.Option(help="Scale mode: share of slow/tarpit/oversized/dead hosts.")] = 0.05,
     ready_file: Annotated[Path | None, typer.Option(help="Scale mode: written once listening.")] = None,
     targets_file: Annotated[Path | None, typer.Option(help="Write the emulated ADDRESS:PORT list here.")] = None,
+    processes: Annotated[int, typer.Option(help="Scale mode: server processes sharing each port.")] = 1,
 ) -> None:
     """Serve the emulated network until interrupted."""
-    import asyncio
     import time
 
     try:
         if services is not None:
-            from aisweep.lab.scale import Mix, ScaleNetwork, serve_wildcard
+            from aisweep.lab.scale import Mix, ScaleNetwork, serve_scale
 
             part = hostile / 5
             network = ScaleNetwork(services, seed, Mix(slow=part, tarpit=part, oversized=part, dead=2 * part))
@@ -420,12 +420,7 @@ def lab_serve(
                 with targets_file.open("w") as fh:
                     for svc in network:
                         fh.write(f"{svc.address}:{svc.port}\n")
-            try:
-                import uvloop
-
-                uvloop.run(serve_wildcard(network, ready_file))
-            except ImportError:  # pragma: no cover
-                asyncio.run(serve_wildcard(network, ready_file))
+            serve_scale(network, ready_file, processes)
             return
         from aisweep.lab.demo import RunningLab
 

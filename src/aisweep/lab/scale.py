@@ -8,6 +8,7 @@ function of (seed, index), so the ground truth is recomputed, never stored, and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import signal
 import socket
@@ -206,3 +207,56 @@ async def serve_wildcard(network: ScaleNetwork, ready: Path | None = None) -> No
     await stop.wait()
     for s in servers:
         s.close()
+
+
+def _run_one(network: ScaleNetwork, ready: Path | None) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(serve_wildcard(network, ready))
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        asyncio.run(serve_wildcard(network, ready))
+
+
+def serve_scale(network: ScaleNetwork, ready: Path | None = None, processes: int = 1) -> None:
+    """Serve with `processes` forked servers sharing each port (SO_REUSEPORT: the kernel spreads connections).
+    The ready file is written once every process listens; SIGTERM stops them all."""
+    if processes <= 1:
+        _run_one(network, ready)
+        return
+    if not only_loopback_here():  # checked before forking too, so no child ever binds
+        raise LabError("binding 0.0.0.0 is only allowed inside a network namespace that has nothing but loopback")
+    import os
+    import tempfile
+    import time
+
+    marks = Path(tempfile.mkdtemp(prefix="aisweep-lab-"))
+    children: list[int] = []
+    for i in range(processes):
+        pid = os.fork()
+        if pid == 0:  # child: serve until SIGTERM, never return into the caller's code
+            code = 0
+            try:
+                _run_one(network, marks / f"ready-{i}")
+            except BaseException:  # a child must exit, whatever happened
+                code = 1
+            os._exit(code)
+        children.append(pid)
+
+    def stop(_sig: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while len(list(marks.glob("ready-*"))) < processes:
+        if any(os.waitpid(pid, os.WNOHANG)[0] for pid in children):
+            stop(signal.SIGTERM, None)
+            raise LabError("an emulator process exited while starting")
+        time.sleep(0.05)
+    if ready is not None:
+        ready.write_text(f"{len(network.distinct_ports)} ports, {processes} processes\n")
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
