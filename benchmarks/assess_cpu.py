@@ -83,7 +83,8 @@ def main() -> None:
         prof.disable()
     elapsed = time.perf_counter() - start
     n = len(samples) * args.repeat
-    print(f"{len(samples)} samples x {args.repeat}: {elapsed / n * 1e6:.0f} µs per service, {requests / n:.1f} requests")
+    per = elapsed / n * 1e6
+    print(f"{len(samples)} samples x {args.repeat}: {per:.0f} µs per service, {requests / n:.1f} requests")
     if prof:
         pstats.Stats(prof).sort_stats("cumtime").print_stats(40)
     if args.write_golden:

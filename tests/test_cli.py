@@ -170,3 +170,9 @@ def test_ignore_file_suppresses_and_reports_expired(lab, tmp_path: Path) -> None
     assert same_product and not any(f["id"] == finding_id for x in same_product for f in x["findings"])
     assert any(f["id"] == other for x in again for f in x["findings"])  # the expired entry suppresses nothing
     assert "expired ignore entry" in r.output
+
+
+def test_scan_rejects_a_bad_widen_value(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["scan", "127.0.0.1", "-p", "9", "--widen", "some", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code != 0
+    assert "--widen takes a number or 'all'" in result.output

@@ -23,6 +23,7 @@ from aisweep.errors import AisweepError
 from aisweep.models import Level, Severity
 from aisweep.output import JsonArraySink, JsonlSink, TableSink
 from aisweep.report.cli import diff_command, report_command
+from aisweep.rules.rounds import WIDEN
 from aisweep.runner import ResultSink, ScanSettings, ScanStats, run_scan
 from aisweep.targets.exclude import ExclusionList
 from aisweep.targets.expand import PairTable
@@ -69,6 +70,18 @@ def _main(
     ] = False,
 ) -> None:
     """aisweep: an internet-scale, non-intrusive scanner for exposed AI infrastructure."""
+
+
+def _parse_widen(value: str) -> int | None:
+    if value.strip().lower() == "all":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise AisweepError(f"--widen takes a number or 'all', not {value!r}") from None
+    if n < 0:
+        raise AisweepError("--widen cannot be negative")
+    return n
 
 
 class _StoreSink:
@@ -294,6 +307,13 @@ def scan(
     seed: Annotated[int | None, typer.Option(help="Seed of the target order (default: random, stored).")] = None,
     rules: Annotated[list[Path] | None, typer.Option("--rules", help="Extra rule file or directory.")] = None,
     max_body: Annotated[int, typer.Option(help="Max bytes read per response.")] = 1024 * 1024,
+    widen: Annotated[
+        str,
+        typer.Option(
+            help="When an answer matches none of its port's products: after the products it names, how many more "
+            "identify probes of other products to send (a number, or 'all').",
+        ),
+    ] = str(WIDEN),
     fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at or above this.")] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More detail in the summary.")] = False,
@@ -329,6 +349,7 @@ def scan(
             connect_timeout=timeout,
             read_timeout=max(timeout, 1.0) * 2,
             max_body=max_body,
+            widen=_parse_widen(widen),
             workers=workers,
             seed=seed,
             rule_dirs=tuple(rules or ()),

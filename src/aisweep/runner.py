@@ -31,6 +31,7 @@ from aisweep.net.probe import ProbeSettings
 from aisweep.net.scheduler import SchedulerSettings, scan_targets
 from aisweep.rules.loader import load_rules
 from aisweep.rules.plan import RuleSet
+from aisweep.rules.rounds import WIDEN
 from aisweep.targets.exclude import ExclusionList
 from aisweep.targets.expand import PairTable, ResolvedSpec, TargetSpace, resolve_specs
 from aisweep.targets.parse import TargetSpec
@@ -50,6 +51,7 @@ class ScanSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
     max_body: int = 1024 * 1024
+    widen: int | None = WIDEN  # identify probes of other products for an answer nothing on its port matched
     workers: int | None = None  # None: one per core for large scans, in-process for small ones
     seed: int | None = None
     rule_dirs: tuple[Path, ...] = ()
@@ -69,6 +71,7 @@ class ScanSettings:
             connect_timeout=float(d.get("connect_timeout", 5.0)),
             read_timeout=float(d.get("read_timeout", 10.0)),
             max_body=int(d.get("max_body", 1024 * 1024)),
+            widen=d.get("widen", WIDEN),
             workers=d.get("workers"),
             seed=d.get("seed"),
             rule_dirs=tuple(Path(p) for p in d.get("rule_dirs", ())),
@@ -88,6 +91,7 @@ class ScanSettings:
             "connect_timeout": self.connect_timeout,
             "read_timeout": self.read_timeout,
             "max_body": self.max_body,
+            "widen": self.widen,
             "workers": self.workers,
             "seed": self.seed,
             "rule_dirs": [str(d) for d in self.rule_dirs],
@@ -287,6 +291,7 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
         probe=ProbeSettings(
             ClientConfig(connect_timeout=s.connect_timeout, read_timeout=s.read_timeout, max_body=s.max_body),
             s.level,
+            s.widen,
         ),
     )
     records: list[dict[str, Any]] = []

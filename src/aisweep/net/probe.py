@@ -15,7 +15,7 @@ from aisweep.net.mcp import mcp_handshake
 from aisweep.net.tls import add_tls_posture
 from aisweep.rules.identify import Match
 from aisweep.rules.plan import RuleSet
-from aisweep.rules.rounds import ASSESS_BYTES, run_rounds
+from aisweep.rules.rounds import ASSESS_BYTES, WIDEN, run_rounds
 from aisweep.targets.ports import TLS_FIRST_PORTS
 
 MAX_TIMEOUTS = 2
@@ -26,6 +26,7 @@ _GIVE_UP = (Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE)
 class ProbeSettings:
     client: ClientConfig = field(default_factory=ClientConfig)
     level: Level = Level.SAFE
+    widen: int | None = WIDEN
 
 
 def _host_header(target: Target, scheme: str) -> str:
@@ -146,7 +147,7 @@ async def probe_target(
         return session.dead is not None
 
     try:
-        matches = await run_rounds(ruleset, target.port, send, observations, stopped, assess)
+        matches = await run_rounds(ruleset, target.port, send, observations, stopped, assess, settings.widen)
     finally:
         session.close()
     if session.scheme == "https" and session.tls is not None and matches:
