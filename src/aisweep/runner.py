@@ -4,8 +4,8 @@ each worker's results to the sinks (store, output, progress) as they complete.""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
+import hashlib
 import multiprocessing as mp
 import os
 import queue
@@ -223,7 +223,7 @@ def observation_record(obs: Observation) -> dict[str, Any]:
         "outcome": obs.outcome.value,
         "status": obs.status,
         "headers": [[k, redact_secrets(v)] for k, v in obs.headers],
-        "body_b64": base64.b64encode(body).decode("ascii"),
+        "body": body,  # bytes: pickled to the parent as is, stored as a BLOB
         "truncated": obs.truncated or len(obs.body) > OBSERVATION_BODY_CAP,
         "elapsed_ms": round(obs.elapsed_ms, 2),
         "error": obs.error,
@@ -244,6 +244,30 @@ def result_record(position: int, result: TargetResult) -> dict[str, Any] | None:
         if o.status not in (404, 405, 501) or o.request.path == CATCHALL_PATH
     ]
     return record
+
+
+class BodyDedupe:
+    """Sends each distinct stored body to the parent once per worker: an observation carries the body's SHA-256,
+    and the bytes only the first time this worker sees them (the store keeps one copy per content). Bounded: the
+    memory is forgotten past `limit` digests, which only costs a body sent twice (stored once)."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self.sent: set[bytes] = set()
+
+    def apply(self, record: dict[str, Any]) -> None:
+        for o in record.get("observations") or ():
+            body = o.get("body")
+            if body is None:
+                continue
+            digest = hashlib.sha256(body).digest()
+            o["body_sha"] = digest.hex()
+            if digest in self.sent:
+                o["body"] = None
+            else:
+                if len(self.sent) >= self.limit:
+                    self.sent.clear()
+                self.sent.add(digest)
 
 
 def _raise_fd_limit() -> None:
@@ -299,6 +323,7 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
     last = time.monotonic()
     checkpoint = Checkpoint(job.resume)
     suppress = _suppressor(s.ignore_file)
+    dedupe = BodyDedupe()
     async for position, result in scan_targets(_shard_targets(job, space, excluded, checkpoint), ruleset, sched):
         checkpoint.finish(position)
         if suppress is not None and result.service is not None:
@@ -310,6 +335,7 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
         counts["requests"] += result.requests_sent
         record = result_record(position, result)
         if record is not None:
+            dedupe.apply(record)
             counts["services"] += 1
             records.append(record)
         elif result.outcome is Outcome.OK:

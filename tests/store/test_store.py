@@ -184,3 +184,47 @@ def test_resume_after_kill_finishes_without_rescans_or_duplicates(lab, tmp_path:
     assert counters["targets_done"] == counters["targets_total"]  # nothing counted twice, nothing left out
     cmp = compare(lab.network, rows)
     assert cmp.ok, cmp.problems[:5]
+
+
+def test_identical_bodies_are_stored_once_and_read_back_for_every_service(tmp_path: Path) -> None:
+    from aisweep.runner import BodyDedupe
+    from aisweep.store.queries import observations_by_service
+
+    store = Store(str(tmp_path / "d.db"))
+    run = store.start_run("scan", ["127.0.0.1"], {})
+    dedupe = BodyDedupe()
+    for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+        record = json.loads(json.dumps({k: v for k, v in RECORD.items() if k != "observations"}))
+        record["target"]["host"] = host
+        obs = dict(RECORD["observations"][0])  # type: ignore[index]
+        obs.pop("body_b64")
+        obs["body"] = b"Ollama is running"
+        record["observations"] = [obs]
+        dedupe.apply(record)
+        assert (obs["body"] is None) == (host != "127.0.0.1")  # bytes cross to the store once per worker
+        store.add_service(run, record)
+    store.close()
+    with sqlite3.connect(tmp_path / "d.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM bodies").fetchone()[0] == 1
+        assert db.execute("SELECT COUNT(*) FROM observations").fetchone()[0] == 3
+    seen = observations_by_service(Store(str(tmp_path / "d.db")), run)
+    assert {o["body"] for rows in seen.values() for o in rows} == {b"Ollama is running"} and len(seen) == 3
+
+
+def test_a_version_2_database_is_migrated_and_keeps_its_observations(tmp_path: Path) -> None:
+    from aisweep.store.queries import observations_by_service
+
+    path = tmp_path / "v2.db"
+    store = Store(str(path))
+    run = store.start_run("scan", ["127.0.0.1"], {})
+    store.add_service(run, RECORD)  # body inline, as version 2 stored it
+    store.close()
+    with sqlite3.connect(path) as db:  # roll the file back to version 2's shape
+        db.execute("DELETE FROM schema_version WHERE version = 3")
+        db.execute("DROP TABLE bodies")
+        db.execute("ALTER TABLE observations DROP COLUMN body_sha")
+    again = Store(str(path))
+    assert again.schema_version == SCHEMA_VERSION
+    (rows,) = observations_by_service(again, run).values()
+    assert rows[0]["body"] == b"Ollama is running"
+    again.close()

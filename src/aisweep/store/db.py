@@ -17,8 +17,31 @@ from sqlalchemy.engine import Connection, Engine
 
 from aisweep import __version__
 from aisweep.errors import StoreError
-from aisweep.store.schema import MIGRATIONS, SCHEMA_VERSION, findings, metadata, observations, runs, services
+from aisweep.store.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    bodies,
+    findings,
+    metadata,
+    observations,
+    runs,
+    services,
+)
 
+_SQLITE_SERVICE = (
+    "INSERT INTO services (run_id, position, host, port, scheme, hostname, product, version, version_confidence,"
+    " auth_tier, confidence, record) VALUES (:run_id, :position, :host, :port, :scheme, :hostname, :product,"
+    " :version, :version_confidence, :auth_tier, :confidence, :record) ON CONFLICT (run_id, host, port) DO NOTHING"
+)
+_SQLITE_FINDING = (
+    "INSERT INTO findings (run_id, service_id, finding_id, severity, control, title, evidence, remediation,"
+    " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_OBSERVATION = (
+    "INSERT INTO observations (run_id, service_id, method, path, outcome, status, headers, body, truncated,"
+    " elapsed_ms, body_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_BODY = "INSERT INTO bodies (sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING"
 _COMMIT_SECONDS = 1.0
 _COMMIT_ROWS = 500
 
@@ -117,69 +140,136 @@ class Store:
         return sqlite_insert(table)
 
     def add_service(self, run_id: str, record: dict[str, Any]) -> int | None:
+        """Store one service record (with its findings and observations); None when the run already has it."""
         conn = self._writer()
         target = record["target"]
-        row = conn.execute(
-            self._insert(services)
-            .values(
-                run_id=run_id,
-                position=record.get("position"),
-                host=target["host"],
-                port=target["port"],
-                scheme=target["scheme"],
-                hostname=target.get("hostname"),
-                product=record["product"],
-                version=record.get("version"),
-                version_confidence=record.get("version_confidence"),
-                auth_tier=record["auth"]["tier"],
-                confidence=record.get("confidence"),
-                record=json.dumps({k: v for k, v in record.items() if k != "observations"}),
+        row = {
+            "run_id": run_id,
+            "position": record.get("position"),
+            "host": target["host"],
+            "port": target["port"],
+            "scheme": target["scheme"],
+            "hostname": target.get("hostname"),
+            "product": record["product"],
+            "version": record.get("version"),
+            "version_confidence": record.get("version_confidence"),
+            "auth_tier": record["auth"]["tier"],
+            "confidence": record.get("confidence"),
+            "record": json.dumps({k: v for k, v in record.items() if k != "observations"}),
+        }
+        finding_rows = [
+            (
+                run_id,
+                f["id"],
+                f["severity"],
+                f["control"],
+                f["title"],
+                f["evidence"],
+                f["remediation"],
+                f["fingerprint"],
             )
-            .on_conflict_do_nothing(index_elements=["run_id", "host", "port"])
-        )
-        service_id = row.inserted_primary_key[0] if row.inserted_primary_key and row.rowcount else None
+            for f in record.get("findings") or ()
+        ]
+        observation_rows: list[tuple[Any, ...]] = []
+        body_rows: list[tuple[str, bytes]] = []
+        for o in record.get("observations") or ():
+            body = o.get("body")
+            if body is None and "body_b64" in o:
+                body = base64.b64decode(o["body_b64"])
+            sha = o.get("body_sha")
+            if sha is not None and body is not None:
+                body_rows.append((sha, body))  # the first sighting of this content: stored once in `bodies`
+            headers = o["headers"]
+            observation_rows.append(
+                (
+                    run_id,
+                    o["method"],
+                    o["path"],
+                    o["outcome"],
+                    o["status"],
+                    headers if isinstance(headers, str) else json.dumps(headers),
+                    b"" if sha is not None else (body or b""),
+                    bool(o["truncated"]),
+                    o["elapsed_ms"],
+                    sha,
+                )
+            )
+        if self.engine.dialect.name == "sqlite":
+            service_id = self._add_sqlite(conn, row, finding_rows, observation_rows, body_rows)
+        else:
+            service_id = self._add_generic(conn, row, finding_rows, observation_rows, body_rows)
         if service_id is None:
             return None  # already stored (a resumed run reaching a target it had finished)
-        if record.get("findings"):
-            conn.execute(
-                findings.insert(),
-                [
-                    {
-                        "run_id": run_id,
-                        "service_id": service_id,
-                        "finding_id": f["id"],
-                        "severity": f["severity"],
-                        "control": f["control"],
-                        "title": f["title"],
-                        "evidence": f["evidence"],
-                        "remediation": f["remediation"],
-                        "fingerprint": f["fingerprint"],
-                    }
-                    for f in record["findings"]
-                ],
-            )
-        if record.get("observations"):
-            conn.execute(
-                observations.insert(),
-                [
-                    {
-                        "run_id": run_id,
-                        "service_id": service_id,
-                        "method": o["method"],
-                        "path": o["path"],
-                        "outcome": o["outcome"],
-                        "status": o["status"],
-                        "headers": json.dumps(o["headers"]),
-                        "body": base64.b64decode(o["body_b64"]),
-                        "truncated": bool(o["truncated"]),
-                        "elapsed_ms": o["elapsed_ms"],
-                    }
-                    for o in record["observations"]
-                ],
-            )
         self._pending += 1
         self._maybe_commit()
-        return int(service_id)
+        return service_id
+
+    @staticmethod
+    def _add_sqlite(
+        conn: Connection,
+        row: dict[str, Any],
+        finding_rows: list[tuple[Any, ...]],
+        obs_rows: list[tuple[Any, ...]],
+        body_rows: list[tuple[str, bytes]],
+    ) -> int | None:
+        """The SQLite path: plain DB-API statements inside the writer's transaction (SQLAlchemy's per-statement
+        compilation costs more than the insert itself at thousands of services per second)."""
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(_SQLITE_SERVICE, row)
+            if cur.rowcount != 1:
+                return None
+            service_id = int(cur.lastrowid)
+            if finding_rows:
+                cur.executemany(_SQLITE_FINDING, [(r[0], service_id, *r[1:]) for r in finding_rows])
+            if body_rows:
+                cur.executemany(_SQLITE_BODY, body_rows)
+            if obs_rows:
+                cur.executemany(_SQLITE_OBSERVATION, [(r[0], service_id, *r[1:]) for r in obs_rows])
+        finally:
+            cur.close()
+        return service_id
+
+    def _add_generic(
+        self,
+        conn: Connection,
+        row: dict[str, Any],
+        finding_rows: list[tuple[Any, ...]],
+        obs_rows: list[tuple[Any, ...]],
+        body_rows: list[tuple[str, bytes]],
+    ) -> int | None:
+        result = conn.execute(
+            self._insert(services).values(**row).on_conflict_do_nothing(index_elements=["run_id", "host", "port"])
+        )
+        if not (result.inserted_primary_key and result.rowcount):
+            return None
+        service_id = int(result.inserted_primary_key[0])
+        if finding_rows:
+            names = ("run_id", "finding_id", "severity", "control", "title", "evidence", "remediation", "fingerprint")
+            conn.execute(
+                findings.insert(), [dict(zip(names, r, strict=True), service_id=service_id) for r in finding_rows]
+            )
+        for sha, body in body_rows:
+            conn.execute(
+                self._insert(bodies).values(sha256=sha, body=body).on_conflict_do_nothing(index_elements=["sha256"])
+            )
+        if obs_rows:
+            names_o = (
+                "run_id",
+                "method",
+                "path",
+                "outcome",
+                "status",
+                "headers",
+                "body",
+                "truncated",
+                "elapsed_ms",
+                "body_sha",
+            )
+            conn.execute(
+                observations.insert(), [dict(zip(names_o, r, strict=True), service_id=service_id) for r in obs_rows]
+            )
+        return service_id
 
     def update_counters(self, run_id: str, counters: dict[str, Any]) -> None:
         conn = self._writer()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from aisweep.errors import StoreError
 from aisweep.store.db import Store
-from aisweep.store.schema import observations, runs, services
+from aisweep.store.schema import bodies, observations, runs, services
 
 _LATEST = re.compile(r"^latest(?:~(\d+))?$")
 
@@ -63,11 +63,15 @@ def observations_by_service(store: Store, run_id: str, per_service: int = 40) ->
             observations.c.outcome,
             observations.c.status,
             observations.c.headers,
-            observations.c.body,
+            sa.func.coalesce(bodies.c.body, observations.c.body).label("body"),
             observations.c.truncated,
             observations.c.elapsed_ms,
         )
-        .select_from(observations.join(services, observations.c.service_id == services.c.id))
+        .select_from(
+            observations.join(services, observations.c.service_id == services.c.id).outerjoin(
+                bodies, observations.c.body_sha == bodies.c.sha256
+            )
+        )
         .where(observations.c.run_id == run_id)
         .order_by(observations.c.service_id, observations.c.id)
     )

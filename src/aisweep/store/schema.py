@@ -76,16 +76,29 @@ observations = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),  # capped; `truncated` says when
     sa.Column("truncated", sa.Boolean, nullable=False),
     sa.Column("elapsed_ms", sa.Float),
+    sa.Column("body_sha", sa.String(64)),  # schema v3: the body lives in `bodies` (stored once per content)
     sa.Index("ix_observations_service", "service_id"),
+)
+
+# Schema v3: response bodies by SHA-256, so the same page served by a thousand hosts is stored once.
+bodies = sa.Table(
+    "bodies",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("body", sa.LargeBinary, nullable=False),
 )
 
 
 def _v1_initial(conn: Connection) -> None:
-    # Version 1's tables, as first released (runs without `checkpoint`).
-    if not sa.inspect(conn).has_table("runs"):
+    # Version 1's tables, as first released (runs without `checkpoint`, observations without `body_sha`).
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("runs"):
         cols = [c._copy() for c in runs.columns if c.name != "checkpoint"]
         sa.Table("runs", sa.MetaData(), *cols).create(conn)
-    metadata.create_all(conn, tables=[services, findings, observations], checkfirst=True)
+    metadata.create_all(conn, tables=[services, findings], checkfirst=True)
+    if not inspector.has_table("observations"):
+        cols = [c._copy() for c in observations.columns if c.name != "body_sha"]
+        sa.Table("observations", sa.MetaData(), *cols, sa.Index("ix_observations_service", "service_id")).create(conn)
 
 
 def _v2_resume(conn: Connection) -> None:
@@ -93,6 +106,15 @@ def _v2_resume(conn: Connection) -> None:
     conn.execute(sa.text("CREATE UNIQUE INDEX IF NOT EXISTS ux_services_target ON services (run_id, host, port)"))
 
 
+def _v3_bodies(conn: Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE observations ADD COLUMN body_sha VARCHAR(64)"))
+    metadata.create_all(conn, tables=[bodies], checkfirst=True)
+
+
 # (version, step). Append new steps; never edit an applied one.
-MIGRATIONS: Final[list[tuple[int, Callable[[Connection], None]]]] = [(1, _v1_initial), (2, _v2_resume)]
+MIGRATIONS: Final[list[tuple[int, Callable[[Connection], None]]]] = [
+    (1, _v1_initial),
+    (2, _v2_resume),
+    (3, _v3_bodies),
+]
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
