@@ -6,10 +6,9 @@ observations by these requests' keys."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
-from aisweep.models import Observation, Request
+from aisweep.models import Request
 
 CORS_ORIGIN: Final = "https://aisweep-cors-check.invalid"
 FOREIGN_HOST: Final = "aisweep-rebind-check.invalid"
@@ -18,32 +17,24 @@ CATCHALL_PATH: Final = "/aisweep-nonexistent-7f3c9a1e"
 CATCHALL: Final = Request("GET", CATCHALL_PATH)
 ROOT: Final = Request("GET", "/")  # the baseline the foreign-Host answer is compared with
 FOREIGN_HOST_ROOT: Final = Request("GET", "/", (("Host", FOREIGN_HOST),))
-ORIGIN: Final = "Origin"
-OPENAPI: Final = Request("GET", "/openapi.json")
-DOCS: Final = Request("GET", "/docs")
-OPERATIONAL: Final[tuple[Request, ...]] = (Request("GET", "/metrics"), OPENAPI, DOCS, Request("GET", "/.env"))
+OPERATIONAL: Final[tuple[Request, ...]] = (
+    Request("GET", "/metrics"),
+    Request("GET", "/openapi.json"),
+    Request("GET", "/docs"),
+    Request("GET", "/.env"),
+)
 
 
 def cors_requests(api_path: str) -> tuple[Request, Request]:
     """A GET and an OPTIONS preflight of the service's own API path, each with a foreign Origin."""
     return (
-        Request("GET", api_path, ((ORIGIN, CORS_ORIGIN),)),
+        Request("GET", api_path, (("Origin", CORS_ORIGIN),)),
         Request(
             "OPTIONS",
             api_path,
-            ((ORIGIN, CORS_ORIGIN), ("Access-Control-Request-Method", "GET")),
+            (("Origin", CORS_ORIGIN), ("Access-Control-Request-Method", "GET")),
         ),
     )
-
-
-def worth_sending(request: Request, observations: Mapping[str, Observation]) -> bool:
-    """Skip assessment requests whose answer is implied by earlier ones: /docs when /openapi.json, which the docs
-    pages load, is not served. (The CORS preflight is always sent: some servers, Jan's among them, answer CORS
-    only on preflights.)"""
-    if request.key == DOCS.key:
-        spec = observations.get(OPENAPI.key)
-        return spec is None or spec.status == 200
-    return True
 
 
 def assessment_requests(api_path: str) -> list[Request]:

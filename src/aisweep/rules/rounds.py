@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aisweep.checks.probes import assessment_requests, worth_sending
+from aisweep.checks.probes import assessment_requests
 from aisweep.models import Observation, Request
 from aisweep.rules.identify import Match, match_all, match_rule, resolve
 from aisweep.rules.plan import Round, RuleSet
@@ -84,6 +84,6 @@ async def run_rounds(
     if winner is not None and not stopped():
         api_path = winner.signal.conditions[0].request.path
         for request in assessment_requests(api_path):
-            if request.key not in observations and not stopped() and worth_sending(request, observations):
+            if request.key not in observations and not stopped():
                 observations[request.key] = await (assess or send)(request)
     return matches
