@@ -50,8 +50,9 @@ class _Pending:
     future: asyncio.Future[None]
     parser: Any = None
     status: int | None = None
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     header_bytes: int = 0
+    timed_out: bool = False
     body: bytearray = field(default_factory=bytearray)
     truncated: bool = False
     complete: bool = False
@@ -132,7 +133,7 @@ class HttpConnection(asyncio.Protocol):
             p.outcome, p.error, p.truncated = Outcome.TOO_LARGE, "response headers exceed the cap", True
             self._finish(p, keep_alive=False)
             return
-        p.headers.append((name.decode("latin-1").lower(), value.decode("latin-1")))
+        p.raw_headers.append((name, value))  # decoded once, when the observation is built
 
     def on_headers_complete(self) -> None:
         p = self._pending
@@ -184,6 +185,36 @@ class HttpConnection(asyncio.Protocol):
             self.transport.abort()
             self.closed = True
 
+    def _head(self, req: Request, host_header: str) -> bytes:
+        """The request's bytes: everything but the Host line is rendered once per request and reused."""
+        ua = self.config.user_agent
+        cached = _HEADS.get(req.key)
+        if cached is None or cached[2] != ua:
+            names = {k.lower() for k, _ in req.headers}
+            lines = [
+                f"User-Agent: {ua}",
+                "" if "accept" in names else "Accept: */*",
+                "Connection: keep-alive",
+            ]
+            lines.extend(f"{k}: {v}" for k, v in req.headers)
+            if req.body or req.method in ("POST", "PUT", "PATCH"):
+                lines.append(f"Content-Length: {len(req.body)}")
+            line = f"{req.method} {req.path} HTTP/1.1\r\n".encode("latin-1")
+            others = ("".join(f"{h}\r\n" for h in lines if h) + "\r\n").encode("latin-1")
+            # A probe may test Host validation: its own Host header replaces ours (None: no Host line to add).
+            cached = (line + others, None, ua) if "host" in names else (line, others, ua)
+            if len(_HEADS) < 4096:
+                _HEADS[req.key] = cached
+        first, rest, _ = cached
+        if rest is None:
+            return first + req.body
+        return b"%sHost: %s\r\n%s%s" % (first, host_header.encode("latin-1"), rest, req.body)
+
+    def _timed_out(self, p: _Pending) -> None:
+        p.timed_out = True
+        if not p.future.done():
+            p.future.set_result(None)
+
     async def request(
         self, req: Request, host_header: str, *, stream: bool = False, max_bytes: int | None = None
     ) -> Observation:
@@ -195,40 +226,28 @@ class HttpConnection(asyncio.Protocol):
         p.cap = min(max_bytes, self.config.max_body) if max_bytes else self.config.max_body
         p.sniff = bool(max_bytes)
         self._pending = p
-        names = {k.lower() for k, _ in req.headers}
-        lines = [
-            f"{req.method} {req.path} HTTP/1.1",
-            "" if "host" in names else f"Host: {host_header}",  # a probe may test Host validation
-            f"User-Agent: {self.config.user_agent}",
-            "" if "accept" in names else "Accept: */*",
-            "Connection: keep-alive",
-        ]
-        lines.extend(f"{k}: {v}" for k, v in req.headers)
-        if req.body or req.method in ("POST", "PUT", "PATCH"):
-            lines.append(f"Content-Length: {len(req.body)}")
-        head = ("\r\n".join(line for line in lines if line) + "\r\n\r\n").encode("latin-1")
-        self.transport.write(head + req.body if req.body else head)
-        timed_out = False
-        try:
-            async with asyncio.timeout(self.config.read_timeout):
-                await p.future
-        except TimeoutError:
-            timed_out = True
+        self.transport.write(self._head(req, host_header))
+        timer = self._loop.call_later(self.config.read_timeout, self._timed_out, p)
+        await p.future
+        timer.cancel()
         self._pending = None
         elapsed = (time.perf_counter() - started) * 1000
-        if timed_out:
-            self.last_raw_prefix = p.raw_prefix
+        headers = tuple((n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in p.raw_headers)
+        self.last_raw_prefix = p.raw_prefix
+        if p.timed_out:
             self.abort()
             if p.status is not None and (p.body or p.stream):
                 # Headers arrived but the body trickled or never ended: keep what came, flag the cut.
                 return Observation(
-                    req, Outcome.TIMEOUT, p.status, tuple(p.headers), bytes(p.body), True, elapsed, "read timed out"
+                    req, Outcome.TIMEOUT, p.status, headers, bytes(p.body), True, elapsed, "read timed out"
                 )
-            return Observation(req, Outcome.TIMEOUT, p.status, tuple(p.headers), b"", False, elapsed, "read timed out")
-        self.last_raw_prefix = p.raw_prefix
+            return Observation(req, Outcome.TIMEOUT, p.status, headers, b"", False, elapsed, "read timed out")
         if not p.keep_alive:
             self.close()
-        return Observation(req, p.outcome, p.status, tuple(p.headers), bytes(p.body), p.truncated, elapsed, p.error)
+        return Observation(req, p.outcome, p.status, headers, bytes(p.body), p.truncated, elapsed, p.error)
+
+
+_HEADS: dict[str, tuple[bytes, bytes | None, str]] = {}  # request key -> (request line, other headers, user agent)
 
 
 def plain_http_hit_tls(obs: Observation, raw_prefix: bytes = b"") -> bool:

@@ -80,9 +80,10 @@ class RuleSet:
                 ),
             )
             rule = left.pop(best)
-            for key in sorted(self.identify_keys[rule.id] - done, key=lambda k: -shared[k]):
-                ordered.append(by_key[key])
-                done.add(key)
+            todo = _dedupe(req for req in rule.requests("identify") if req.key not in done)  # declared order
+            for req in sorted(todo, key=lambda r: -shared[r.key]):
+                ordered.append(by_key[req.key])
+                done.add(req.key)
         return self._completion(ordered, pool, set())
 
     def _completion(self, ordered: Sequence[Request], pool: Sequence[Rule], before: AbstractSet[str]) -> Round:
