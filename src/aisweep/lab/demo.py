@@ -35,10 +35,11 @@ async def _serve(network: LabNetwork, ready: Any) -> None:
         return truth.sample
 
     contexts: dict[str, ssl.SSLContext] = {}
-    for name, (cert, key) in make_certificates(Path(tempfile.mkdtemp(prefix="aisweep-lab-"))).items():
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        contexts[name] = ctx
+    with tempfile.TemporaryDirectory(prefix="aisweep-lab-") as scratch:  # loaded into the contexts, then removed
+        for name, (cert, key) in make_certificates(Path(scratch)).items():
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            contexts[name] = ctx
     servers = []
     try:
         for address, port in network.listeners():

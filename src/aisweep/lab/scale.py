@@ -227,6 +227,7 @@ def serve_scale(network: ScaleNetwork, ready: Path | None = None, processes: int
     if not only_loopback_here():  # checked before forking too, so no child ever binds
         raise LabError("binding 0.0.0.0 is only allowed inside a network namespace that has nothing but loopback")
     import os
+    import shutil
     import tempfile
     import time
 
@@ -253,8 +254,10 @@ def serve_scale(network: ScaleNetwork, ready: Path | None = None, processes: int
     while len(list(marks.glob("ready-*"))) < processes:
         if any(os.waitpid(pid, os.WNOHANG)[0] for pid in children):
             stop(signal.SIGTERM, None)
+            shutil.rmtree(marks, ignore_errors=True)
             raise LabError("an emulator process exited while starting")
         time.sleep(0.05)
+    shutil.rmtree(marks, ignore_errors=True)
     if ready is not None:
         ready.write_text(f"{len(network.distinct_ports)} ports, {processes} processes\n")
     for pid in children:
