@@ -25,8 +25,9 @@ def conclude(
     if winner is None:
         return None
     service = build_service(target, scheme, winner, others, observations, tls)
-    service.findings = run_checks(service, winner.rule, observations, level)
+    # Pure in the service and observations, which the checks do not change: computed once, reused by the check.
     verdict = honeypot_assessment(service, observations, winner_overrides=winner.rule.overrides)
+    service.findings = run_checks(service, winner.rule, observations, level, honeypot=verdict)
     service.honeypot = {"score": verdict.score, "likely": verdict.likely, "reasons": list(verdict.reasons)}
     service.credentials = credential_records(service.findings)
     return service

@@ -182,21 +182,33 @@ class Observation:
     error: str | None = None
     _json: Any = field(default=_NOT_PARSED, repr=False, compare=False)
     _text: str | None = field(default=None, repr=False, compare=False)
+    # name -> first value, built on the first lookup from the `headers` tuple it names (rebuilt if that is replaced)
+    _first_values: tuple[tuple[tuple[str, str], ...], dict[str, str]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def answered(self) -> bool:
         """True when an HTTP status line and headers were received."""
         return self.status is not None and self.outcome in (Outcome.OK, Outcome.TOO_LARGE)
 
+    def _header_map(self) -> dict[str, str]:
+        cached = self._first_values
+        if cached is not None and cached[0] is self.headers:
+            return cached[1]
+        first = dict(reversed(self.headers))  # the first value of a repeated name is assigned last
+        self._first_values = (self.headers, first)
+        return first
+
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return None
+        return self._header_map().get(name.lower())
 
     def header_all(self, name: str) -> list[str]:
         name = name.lower()
+        first = self._header_map()
+        if len(first) == len(self.headers):  # no name repeats
+            value = first.get(name)
+            return [] if value is None else [value]
         return [v for k, v in self.headers if k == name]
 
     @property
@@ -205,18 +217,31 @@ class Observation:
             self._text = self.body.decode("utf-8", "replace")
         return self._text
 
+    def json_with_keys(self, *keys: str) -> Any:
+        """`json()` for readers that only look at objects with one of these (plain ASCII) keys: NO_JSON, without
+        parsing, when the body cannot hold any of them. Such a key is in the body as `"key"` unless it is \\u-escaped
+        or the body is UTF-16/32 (NUL bytes), so a body with none of the three is not parsed."""
+        if self._json is _NOT_PARSED and self._looks_like_json():
+            body = self.body
+            if not any(f'"{k}"'.encode() in body for k in keys) and b"\\u" not in body and b"\x00" not in body:
+                return NO_JSON
+        return self.json()
+
     def json(self) -> Any:
         """The body parsed as JSON, or NO_JSON when it is not JSON (or was truncated mid-document)."""
         if self._json is _NOT_PARSED:
             value: Any = NO_JSON
-            head = self.body.lstrip()[:1]
-            if head in (b"{", b"[", b'"') or head.isdigit() or head in (b"t", b"f", b"n", b"-"):
+            if self._looks_like_json():
                 try:
                     value = json.loads(self.body)
                 except (ValueError, RecursionError):
                     value = NO_JSON
             self._json = value
         return self._json
+
+    def _looks_like_json(self) -> bool:
+        head = self.body.lstrip()[:1]
+        return head in (b"{", b"[", b'"') or head.isdigit() or head in (b"t", b"f", b"n", b"-")
 
 
 @dataclass(slots=True)

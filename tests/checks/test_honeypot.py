@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
-from aisweep.checks.honeypot import HOST_SAME_PORTS_ANY, honeypot_assessment, host_level_honeypot
+import pytest
+
+from aisweep.checks.honeypot import HOST_SAME_PORTS_ANY, honeypot_assessment, host_level_honeypot, literal_alternatives
 from aisweep.checks.probes import CATCHALL
 from aisweep.models import Request
 from aisweep.rules.samples import Response
@@ -126,3 +129,25 @@ def test_host_level_signals() -> None:
     assert host_level_honeypot(two_vllm) == []
     zoo = [_record(p, 1000 + i) for i, p in enumerate(["ollama", "ray", "mlflow", "comfyui", "chromadb"])]
     assert any("5 different products" in r for r in host_level_honeypot(zoo))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        (
+            "Hello from Wordpress|<title>Wordpress 6 test page</title>",
+            ("Hello from Wordpress", "<title>Wordpress 6 test page</title>"),
+        ),
+        ("plain text", ("plain text",)),
+        ("^nignx/", None),
+        ("a.b|c", None),
+        (r"sess\d", None),
+        ("(?i)x|y", None),
+    ],
+)
+def test_literal_body_markers_are_searched_as_text(pattern: str, literals: tuple[str, ...] | None) -> None:
+    assert literal_alternatives(pattern) == literals
+    if literals is not None:
+        regex = re.compile(pattern)
+        for text in ("", "xx Hello from Wordpress", "plain tex", "plain text!", "<title>Wordpress 6 test page</title>"):
+            assert any(lit in text for lit in literals) is (regex.search(text) is not None)

@@ -3,6 +3,9 @@ catch-all that answers 200 to everything creates none of them."""
 
 from __future__ import annotations
 
+import pytest
+
+from aisweep.checks.operational import _DOCS_HTML, docs_page
 from aisweep.rules.samples import Response
 from tests.checks.planting import finding, ids, plant, rand, scan, text_response
 
@@ -74,3 +77,22 @@ def test_rate_limit_headers_recorded_and_absence_is_silent() -> None:
     f = finding(service, "ratelimit.headers")
     assert f.severity.value == "info" and f.control.value == "rate-limiting"
     assert "x-ratelimit-limit-requests: 60" in f.evidence and "retry-after: 1" in f.evidence
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<div id="swagger-ui"></div>',
+        "<script>SWAGGERUIBUNDLE({url: '/openapi.json'})</script>",
+        "<ReDoc spec-url='/openapi.json'></ReDoc>",
+        "<script src='https://cdn.example/ReDoc.Standalone.js'></script>",
+        "<html><body>Ollama</body></html>",
+        "redoc-standalone swagger ui",
+        "\u017fwagger-ui",  # long s: Unicode case folding matches it to s, lower-casing does not
+        "<html>caf\u00e9 <redoc></html>",
+        "x" * 8190 + "<redoc",  # past the first 8 KiB
+        "x" * 8180 + "<redoc",
+    ],
+)
+def test_docs_page_agrees_with_the_case_insensitive_pattern(text: str) -> None:
+    assert docs_page(text) is (_DOCS_HTML.search(text[:8192]) is not None)

@@ -171,3 +171,39 @@ def test_shared_request_is_capped_only_if_every_rule_accepts_a_prefix() -> None:
     assert RuleSet([a, b]).byte_caps == {}  # b wants the whole page
     b.probes["root"] = dataclasses.replace(b.probes["root"], max_bytes=4096)
     assert RuleSet([a, b]).byte_caps == {"GET /": 4096}
+
+
+def test_header_lookups_keep_first_and_all_values() -> None:
+    o = obs("/", headers=(("set-cookie", "a=1"), ("server", "x"), ("set-cookie", "b=2")))
+    assert o.header("Set-Cookie") == "a=1" and o.header_all("set-cookie") == ["a=1", "b=2"]
+    assert o.header("missing") is None and o.header_all("missing") == []
+    o.header_all("server").append("mutated")  # a copy: the observation is unchanged
+    assert o.header_all("server") == ["x"]
+    o.headers = (*o.headers, ("x-extra", "1"))  # replaced headers are looked up afresh
+    assert o.header("x-extra") == "1"
+
+
+@pytest.mark.parametrize(
+    ("body", "parsed"),
+    [
+        ('{"data": [1]}', True),
+        ('{"other": 1, "nested": {"models": []}}', True),
+        ('{"other": 1}', False),  # cannot hold the keys: not parsed
+        ('{"d\\u0061ta": [1]}', True),  # an escaped key may spell one
+        ("<html>data models</html>", False),
+    ],
+)
+def test_json_with_keys_parses_only_bodies_that_can_hold_a_key(body: str, parsed: bool) -> None:
+    from aisweep.models import NO_JSON
+
+    o = obs("/", body=body)
+    result = o.json_with_keys("data", "models")
+    assert (result is not NO_JSON) is parsed
+    if parsed:
+        assert result == o.json()
+    assert obs("/", body=body).json() == o.json()  # json() itself is unaffected
+
+
+def test_json_with_keys_reads_utf16_bodies() -> None:
+    o = Observation(Request("GET", "/"), Outcome.OK, 200, (), '{"data": [1]}'.encode("utf-16-le"))
+    assert o.json_with_keys("data") == {"data": [1]}

@@ -4,7 +4,8 @@ known. Known-exploited (CISA KEV) entries are flagged and rated at least high.""
 
 from __future__ import annotations
 
-from typing import ClassVar, Final
+from functools import lru_cache
+from typing import ClassVar, Final, NamedTuple
 
 from aisweep.advisories.database import AdvisoryDatabase, load_database
 from aisweep.advisories.match import Assessment, Hit, MatchStatus, assess_version
@@ -40,12 +41,20 @@ def _version_basis(ctx: CheckContext) -> str:
     return f"{confidence.value}{where}"
 
 
-def hit_finding(ctx: CheckContext, hit: Hit, db: AdvisoryDatabase) -> Finding:
-    service = ctx.service
+class _Text(NamedTuple):
+    """A finding's texts: everything but the service-specific fingerprint and the rule's own remediation."""
+
+    id: str
+    title: str
+    severity: Severity
+    evidence: str
+    remediation: str
+
+
+def _hit_text(hit: Hit, db: AdvisoryDatabase, product: str, product_name: str, version: str, basis: str) -> _Text:
     group = hit.group
-    spec = db.products.get(service.product)
-    name = spec.name if spec else service.product_name
-    version = service.version or ""
+    spec = db.products.get(product)
+    name = spec.name if spec else product_name
     fixed = hit.fixed
     rating = group.rating
     severity = rating.severity or Severity.MEDIUM
@@ -61,7 +70,7 @@ def hit_finding(ctx: CheckContext, hit: Hit, db: AdvisoryDatabase) -> Finding:
     if rating.vector and rating.vector not in rated:
         rated += f" [{rating.vector}]"
     lines = [
-        f"Version {version} ({_version_basis(ctx)}) is in the affected range of {group.primary}{aliases}: "
+        f"Version {version} ({basis}) is in the affected range of {group.primary}{aliases}: "
         f"{hit.package.ecosystem} package {hit.package.name}, {_range_text(hit)} (per {hit.record.id}).",
         f"Severity: {rated}.",
     ]
@@ -88,44 +97,66 @@ def hit_finding(ctx: CheckContext, hit: Hit, db: AdvisoryDatabase) -> Finding:
         )
     if reference:
         remediation += f" Advisory: {reference}"
+    return _Text(finding_id(group.primary), title, severity, " ".join(lines), remediation)
+
+
+def _unknown_text(
+    assessment: Assessment, db: AdvisoryDatabase, product: str, product_name: str, version: str | None
+) -> _Text:
+    spec = db.products.get(product)
+    name = spec.name if spec else product_name
+    n = assessment.advisories
+    shown = f"version {version!r}" if version else "no version"
+    return _Text(
+        VERSION_UNKNOWN_ID,
+        f"{name}: version unknown; {n} advisor{'y' if n == 1 else 'ies'} exist for this product",
+        Severity.INFO,
+        f"{shown.capitalize()} was read ({assessment.reason}), so aisweep claims none of the {n} advisories: "
+        f"whether any range contains this instance is not known. {db.status.line()}",
+        f"Find the running {name} version on the host and compare it with `aisweep advisories show ID`; keep "
+        "it on a current release.",
+    )
+
+
+def _finding(ctx: CheckContext, text: _Text) -> Finding:
     return ctx.finding(
-        finding_id(group.primary),
-        title=title,
-        severity=severity,
+        text.id,
+        title=text.title,
+        severity=text.severity,
         control=Control.PATCHING,
-        evidence=" ".join(lines),
-        remediation=remediation,
+        evidence=text.evidence,
+        remediation=text.remediation,
         category=CATEGORY,
     )
+
+
+def hit_finding(ctx: CheckContext, hit: Hit, db: AdvisoryDatabase) -> Finding:
+    service = ctx.service
+    text = _hit_text(hit, db, service.product, service.product_name, service.version or "", _version_basis(ctx))
+    return _finding(ctx, text)
 
 
 def unknown_finding(ctx: CheckContext, assessment: Assessment, db: AdvisoryDatabase) -> Finding:
-    spec = db.products.get(ctx.service.product)
-    name = spec.name if spec else ctx.service.product_name
-    n = assessment.advisories
-    shown = f"version {ctx.service.version!r}" if ctx.service.version else "no version"
-    return ctx.finding(
-        VERSION_UNKNOWN_ID,
-        title=f"{name}: version unknown; {n} advisor{'y' if n == 1 else 'ies'} exist for this product",
-        severity=Severity.INFO,
-        control=Control.PATCHING,
-        evidence=(
-            f"{shown.capitalize()} was read ({assessment.reason}), so aisweep claims none of the {n} advisories: "
-            f"whether any range contains this instance is not known. {db.status.line()}"
-        ),
-        remediation=(
-            f"Find the running {name} version on the host and compare it with `aisweep advisories show ID`; keep "
-            "it on a current release."
-        ),
-        category=CATEGORY,
-    )
+    service = ctx.service
+    return _finding(ctx, _unknown_text(assessment, db, service.product, service.product_name, service.version))
+
+
+@lru_cache(maxsize=1024)
+def _finding_texts(
+    db: AdvisoryDatabase, product: str, product_name: str, version: str | None, basis: str
+) -> tuple[_Text, ...]:
+    """The findings' texts for one product version: a pure function of these arguments (the database's status line
+    is fixed per database), so many services of one release share them."""
+    assessment = assess_version(db, product, version)
+    if assessment.status is MatchStatus.UNKNOWN:
+        return (_unknown_text(assessment, db, product, product_name, version),) if assessment.advisories else ()
+    return tuple(_hit_text(hit, db, product, product_name, version or "", basis) for hit in assessment.hits)
 
 
 def advisory_findings(ctx: CheckContext, db: AdvisoryDatabase) -> list[Finding]:
-    assessment = assess_version(db, ctx.service.product, ctx.service.version)
-    if assessment.status is MatchStatus.UNKNOWN:
-        return [unknown_finding(ctx, assessment, db)] if assessment.advisories else []
-    return [hit_finding(ctx, hit, db) for hit in assessment.hits]
+    service = ctx.service
+    texts = _finding_texts(db, service.product, service.product_name, service.version, _version_basis(ctx))
+    return [_finding(ctx, text) for text in texts]
 
 
 class AdvisoryCheck:

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -136,6 +136,7 @@ def parse_kev(data: Mapping[str, Any]) -> dict[str, KevEntry]:
 # --- groups --------------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=2048)
 def normalize_package(ecosystem: str, name: str) -> tuple[str, str]:
     if ecosystem == "PyPI":
         return ecosystem, re.sub(r"[-_.]+", "-", name).lower()
@@ -366,20 +367,28 @@ _cache: dict[tuple[str, float], AdvisoryDatabase] = {}
 _unreadable: set[tuple[str, float]] = set()
 
 
+@lru_cache(maxsize=16)
+def _candidates(
+    use_updated: bool, _env_dir: str | None, _xdg_cache: str | None, _home: str | None
+) -> tuple[tuple[Path, str, str], ...]:
+    """(directory, its advisories file, origin), newest first. The environment variables `updated_dir` reads are the
+    cache key: the directories are worked out once, not for every service."""
+    directories = [(updated_dir(), "updated")] if use_updated else []
+    directories.append((shipped_dir(), "shipped"))
+    return tuple((directory, str(directory / ADVISORIES_FILE), origin) for directory, origin in directories)
+
+
 def load_database(*, use_updated: bool = True) -> AdvisoryDatabase:
     """The newest usable data: the updated copy when it exists and reads cleanly, else the shipped snapshot."""
-    candidates: list[tuple[Path, str]] = []
-    if use_updated:
-        candidates.append((updated_dir(), "updated"))
-    candidates.append((shipped_dir(), "shipped"))
+    env = os.environ
+    candidates = _candidates(use_updated, env.get("AISWEEP_ADVISORIES_DIR"), env.get("XDG_CACHE_HOME"), env.get("HOME"))
     last_error: AdvisoryDataError | None = None
-    for directory, origin in candidates:
-        path = directory / ADVISORIES_FILE
+    for directory, path, origin in candidates:
         try:
-            mtime = path.stat().st_mtime
+            mtime = os.stat(path).st_mtime
         except OSError:
             continue
-        key = (str(path), mtime)
+        key = (path, mtime)
         with _lock:
             cached = _cache.get(key)
             if key in _unreadable:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -78,6 +79,13 @@ def _group_verdict(group: AdvisoryGroup, pkg: PackageSpec, version: str) -> tupl
 
 
 def assess_version(db: AdvisoryDatabase, product: str, version: str | None) -> Assessment:
+    """Which of the product's advisories contain `version`. Memoized: a pure function of its arguments (a database
+    is not changed once built), and a scan meets the same few releases over and over."""
+    return _assess_version(db, product, version)
+
+
+@lru_cache(maxsize=2048)
+def _assess_version(db: AdvisoryDatabase, product: str, version: str | None) -> Assessment:
     spec = db.products.get(product)
     if spec is None:
         return Assessment(product, version, MatchStatus.UNMAPPED, 0, reason="no advisory mapping for this product")

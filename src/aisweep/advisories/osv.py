@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Final
 
 from aisweep.advisories.versions import Scheme, VersionKey, parse, parse_pep440, scheme_for_ecosystem
@@ -121,9 +122,12 @@ class RangeVerdict:
     last_affected: str | None
 
 
-def evaluate_range(rng: Range, version: VersionKey, scheme: Scheme) -> RangeVerdict | bool | None:
-    """RangeVerdict when `version` is in the range, False when it is not, None when the range cannot be decided
-    (an event version the scheme cannot read)."""
+@lru_cache(maxsize=4096, typed=True)
+def _keyed_events(
+    rng: Range, scheme: Scheme
+) -> tuple[tuple[tuple[VersionKey, Event], ...], tuple[VersionKey, ...]] | None:
+    """The range's events in version order, and its limits; None when an event version cannot be read. Memoized:
+    ranges are static data, evaluated for every version assessed."""
     keyed: list[tuple[VersionKey, Event]] = []
     limits: list[VersionKey] = []
     for ev in rng.events:
@@ -137,6 +141,16 @@ def evaluate_range(rng: Range, version: VersionKey, scheme: Scheme) -> RangeVerd
         else:
             keyed.append((key, ev))
     keyed.sort(key=lambda pair: pair[0])  # stable: equal versions keep the record's order
+    return tuple(keyed), tuple(limits)
+
+
+def evaluate_range(rng: Range, version: VersionKey, scheme: Scheme) -> RangeVerdict | bool | None:
+    """RangeVerdict when `version` is in the range, False when it is not, None when the range cannot be decided
+    (an event version the scheme cannot read)."""
+    events = _keyed_events(rng, scheme)
+    if events is None:
+        return None
+    keyed, limits = events
     affected = False
     introduced = ""
     for key, ev in keyed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 from typing import Final
 
 from packaging.version import InvalidVersion, Version
@@ -149,6 +149,12 @@ def parse(scheme: Scheme, text: str | None, *, allow_zero: bool = False) -> Vers
     `allow_zero` is for OSV range events only, where "0" means "the first release"."""
     if text is None:
         return None
+    return _parse(scheme, text, allow_zero)
+
+
+@lru_cache(maxsize=8192, typed=True)
+def _parse(scheme: Scheme, text: str, allow_zero: bool) -> VersionKey | None:
+    """Memoized (keys are immutable): the advisory ranges' event versions are read for every version assessed."""
     t = text.strip()
     if allow_zero and t == ZERO:
         return VersionKey(scheme, None, minimum=True)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from aisweep.models import Control, Finding, Level, Observation, Service, Severity
 from aisweep.rules.model import Rule
+
+if TYPE_CHECKING:
+    from aisweep.checks.honeypot import HoneypotVerdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,7 @@ class CheckContext:
     service: Service
     rule: Rule
     observations: Mapping[str, Observation]
+    honeypot: HoneypotVerdict | None = None  # the service's verdict when the caller already has it (`conclude`)
 
     def finding(
         self,

@@ -38,7 +38,9 @@ def cors_observations(observations: Iterable[Observation]) -> list[Observation]:
     return [
         o
         for o in observations
-        if o.answered and any(k.lower() == "origin" and v == CORS_ORIGIN for k, v in o.request.headers)
+        if o.request.headers
+        and o.answered
+        and any(k.lower() == "origin" and v == CORS_ORIGIN for k, v in o.request.headers)
     ]
 
 

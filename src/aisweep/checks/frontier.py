@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Final, NamedTuple
 from aisweep.checks.base import CheckContext
 from aisweep.checks.hostheader import similar
 from aisweep.checks.probes import CATCHALL
-from aisweep.models import AuthTier, Control, Finding, Level, Observation, Severity
+from aisweep.models import NO_JSON, AuthTier, Control, Finding, Level, Observation, Severity
 
 
 class FrontierFamily(NamedTuple):
@@ -55,6 +55,9 @@ PRODUCT_FIX: Final = {
 }
 
 
+MODEL_LIST_KEYS: Final = ("data", "models")  # the only keys `model_names` reads
+
+
 def model_names(document: Any) -> Iterator[str]:
     """Model ids from OpenAI-style (`data[*].id`) and Ollama-style (`models[*].name|model`) lists."""
     if not isinstance(document, dict):
@@ -93,9 +96,12 @@ def listed_models(observations: Iterable[Observation], catchall: Observation | N
     for obs in observations:
         if not obs.answered or obs.status is None or not 200 <= obs.status < 300 or obs is catchall:
             continue
+        document = obs.json_with_keys(*MODEL_LIST_KEYS)
+        if document is NO_JSON:
+            continue  # no model list (checked first: the catch-all comparison costs more)
         if catchall is not None and catchall.answered and catchall.status == 200 and similar(obs.body, catchall.body):
             continue
-        for name in model_names(obs.json()):
+        for name in model_names(document):
             found.setdefault(name, f"{obs.request.method} {obs.request.path}")
     return found
 

@@ -8,7 +8,6 @@ one the product never shipped. Host-wide signals (the same answer on many ports)
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -36,6 +35,7 @@ SAME_BODY_PATHS: Final = 3
 HOST_SAME_PORTS: Final = 3  # identical services on this many ports, some outside the product's usual ports...
 HOST_SAME_PORTS_ANY: Final = 6  # ...or on this many ports whatever they are
 HOST_MANY_PRODUCTS: Final = 5
+MARKER_TEXT_CHARS: Final = 65536  # body markers are looked for in the first 64 Ki characters
 
 
 @dataclass(slots=True)
@@ -55,6 +55,18 @@ class Marker(NamedTuple):
     body_regex: re.Pattern[str] | None = None
     path: str | None = None
     products: frozenset[str] = frozenset()
+    body_literals: tuple[str, ...] | None = None  # body_regex when it is only literal alternatives (`a|b`)
+
+
+_REGEX_SYNTAX: Final = frozenset(".^$*+?{}[]\\()")
+
+
+def literal_alternatives(pattern: str) -> tuple[str, ...] | None:
+    """The alternatives of a pattern that is nothing but `|`-separated literal text, else None. Searching for them
+    with `str.find` finds the same as the regex, an order of magnitude faster on long bodies."""
+    if any(ch in _REGEX_SYNTAX for ch in pattern):
+        return None
+    return tuple(pattern.split("|"))
 
 
 class VersionRule(NamedTuple):
@@ -90,6 +102,7 @@ def parse_honeypot_data(data: Any, where: str = "honeypots.yaml") -> HoneypotDat
                     body_regex=re.compile(m["body_regex"]) if m.get("body_regex") else None,
                     path=str(m["path"]) if m.get("path") else None,
                     products=frozenset(str(p) for p in m.get("products") or ()),
+                    body_literals=literal_alternatives(str(m["body_regex"])) if m.get("body_regex") else None,
                 )
             )
         except (re.error, ValueError, TypeError) as exc:
@@ -140,10 +153,6 @@ def _is_html(obs: Observation) -> bool:
     return "html" in (obs.header("content-type") or "") or head.startswith((b"<!doctype html", b"<html"))
 
 
-def _digest(body: bytes) -> str:
-    return hashlib.sha256(body.strip()).hexdigest()
-
-
 def _error_shaped(obs: Observation) -> bool:
     """A 200 whose JSON only reports an error (LM Studio answers unknown paths so): not content, not a catch-all."""
     doc = obs.json()
@@ -159,9 +168,11 @@ def catchall_signals(observations: Mapping[str, Observation]) -> list[tuple[floa
         for k, o in observations.items()
         if k not in (CATCHALL.key, FOREIGN_HOST_ROOT.key) and _ok(o) and o.body.strip()
     ]
+    # Bodies are compared stripped (strip() returns the body itself when there is nothing to strip).
+    stripped = {id(o): o.body.strip() for o in others}
     if _ok(catchall) and catchall is not None and catchall.body.strip():
-        digest = _digest(catchall.body)
-        twins = [o for o in others if _digest(o.body) == digest]
+        own = catchall.body.strip()
+        twins = [o for o in others if stripped[id(o)] == own]
         if twins and not _is_html(catchall):
             signals.append(
                 (
@@ -182,10 +193,10 @@ def catchall_signals(observations: Mapping[str, Observation]) -> list[tuple[floa
             signals.append(
                 (W_CATCHALL_OTHER, f"{CATCHALL.path} (cannot exist) answered {catchall.status} with content")
             )
-    groups: dict[str, set[str]] = defaultdict(set)
+    groups: dict[bytes, set[str]] = defaultdict(set)
     for o in others:
         if not _is_html(o):
-            groups[_digest(o.body)].add(o.request.path.split("?", 1)[0])
+            groups[stripped[id(o)]].add(o.request.path.split("?", 1)[0])
     widest = max(groups.values(), key=len, default=set())
     if len(widest) >= SAME_BODY_PATHS:
         paths = ", ".join(sorted(widest)[:4])
@@ -216,30 +227,71 @@ def _first_url(source: str) -> str:
     return m.group(0) if m else source[:80]
 
 
+def _header_hits(markers: list[Marker], answered: list[Observation]) -> dict[int, int]:
+    """For each marker (by index) with a header test: the index of the first observation (on the marker's path, if
+    it has one) carrying a matching header. One pass over the headers; each distinct value is tested once."""
+    wanted: dict[str, list[tuple[int, re.Pattern[str], str | None]]] = {}  # header -> (marker, regex, path)
+    for i, marker in enumerate(markers):
+        if marker.header is not None and marker.header_regex is not None:
+            wanted.setdefault(marker.header.lower(), []).append((i, marker.header_regex, marker.path))
+    first: dict[int, int] = {}
+    if not wanted:
+        return first
+    tested: dict[tuple[int, str], bool] = {}
+    for j, obs in enumerate(answered):
+        for name, value in obs.headers:
+            for i, regex, path in wanted.get(name, ()):
+                if i in first or (path is not None and obs.request.path != path):
+                    continue
+                verdict = tested.get((i, value))
+                if verdict is None:
+                    verdict = tested[i, value] = regex.search(value) is not None
+                if verdict:
+                    first[i] = j
+    return first
+
+
+def _body_hit(marker: Marker, answered: list[Observation], stop: int) -> int | None:
+    """The index of the first observation before `stop` (on the marker's path) whose body matches the marker."""
+    if marker.body_regex is None:
+        return None
+    literals, regex = marker.body_literals, marker.body_regex
+    searched: set[bytes] = set()  # bodies without a match (many paths share one body; hashing is the cheaper scan)
+    for j, obs in enumerate(answered[:stop]):
+        if (marker.path is not None and obs.request.path != marker.path) or obs.body in searched:
+            continue
+        text = obs.text
+        if literals is not None:
+            hit = any(text.find(literal, 0, MARKER_TEXT_CHARS) >= 0 for literal in literals)
+        else:
+            hit = regex.search(text, 0, MARKER_TEXT_CHARS) is not None
+        if hit:
+            return j
+        searched.add(obs.body)
+    return None
+
+
 def marker_signals(
     service: Service, observations: Mapping[str, Observation], data: HoneypotData
 ) -> list[tuple[float, str]]:
+    """One signal per marker the service carries, naming the first answered observation that carries it."""
     signals: list[tuple[float, str]] = []
-    for marker in data.markers:
-        if marker.products and service.product not in marker.products:
-            continue
-        for obs in observations.values():
-            if not obs.answered or (marker.path is not None and obs.request.path != marker.path):
-                continue
-            hit = False
-            if marker.header is not None and marker.header_regex is not None:
-                hit = any(marker.header_regex.search(v) for v in obs.header_all(marker.header))
-            if not hit and marker.body_regex is not None:
-                hit = marker.body_regex.search(obs.text[:65536]) is not None
-            if hit:
-                signals.append(
-                    (
-                        marker.weight,
-                        f"{obs.request.method} {obs.request.path} carries the {marker.kit} marker "
-                        f"'{marker.name}' (source: {_first_url(marker.source)})",
-                    )
+    answered = [obs for obs in observations.values() if obs.answered]
+    markers = [m for m in data.markers if not m.products or service.product in m.products]
+    header_hits = _header_hits(markers, answered)
+    for i, marker in enumerate(markers):
+        by_header = header_hits.get(i)
+        by_body = _body_hit(marker, answered, len(answered) if by_header is None else by_header)
+        hit = by_body if by_body is not None else by_header
+        if hit is not None:
+            obs = answered[hit]
+            signals.append(
+                (
+                    marker.weight,
+                    f"{obs.request.method} {obs.request.path} carries the {marker.kit} marker "
+                    f"'{marker.name}' (source: {_first_url(marker.source)})",
                 )
-                break
+            )
     return signals
 
 
@@ -349,7 +401,9 @@ class HoneypotCheck:
     level: ClassVar[Level] = Level.SAFE
 
     def run(self, ctx: CheckContext) -> list[Finding]:
-        verdict = honeypot_assessment(ctx.service, ctx.observations, winner_overrides=ctx.rule.overrides)
+        verdict = ctx.honeypot
+        if verdict is None:
+            verdict = honeypot_assessment(ctx.service, ctx.observations, winner_overrides=ctx.rule.overrides)
         if not verdict.likely:
             return []
         return [

@@ -4,6 +4,7 @@ rebinding from any web page a user on its network opens (the browser then talks 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import ClassVar, Final
 
 from aisweep.checks.base import CheckContext
@@ -36,14 +37,26 @@ def similar(a: bytes, b: bytes) -> bool:
     if not a or not b:
         return False
     # Linear time on purpose (this runs for every service): numbers and hex runs are masked, then the two bodies'
-    # token sets are compared. SequenceMatcher was quadratic and dominated scan CPU.
-    sa, sb = _NOISE.sub(b"#", a[:SAMPLE_BYTES]), _NOISE.sub(b"#", b[:SAMPLE_BYTES])
+    # token sets are compared. SequenceMatcher was quadratic and dominated scan CPU. One body (the catch-all's, the
+    # baseline's) is compared with many, by several checks: its masked form and tokens are memoized.
+    sa, sb = _masked(a[:SAMPLE_BYTES]), _masked(b[:SAMPLE_BYTES])
     if sa == sb:
         return True
-    ta, tb = set(_TOKEN.findall(sa)), set(_TOKEN.findall(sb))
+    ta, tb = _tokens(sa), _tokens(sb)
     if not ta or not tb:
         return False
-    return len(ta & tb) / len(ta | tb) >= SIMILARITY
+    common = len(ta & tb)
+    return common / (len(ta) + len(tb) - common) >= SIMILARITY  # |a ∩ b| / |a ∪ b|
+
+
+@lru_cache(maxsize=512)
+def _masked(sample: bytes) -> bytes:
+    return _NOISE.sub(b"#", sample)
+
+
+@lru_cache(maxsize=512)
+def _tokens(masked: bytes) -> frozenset[bytes]:
+    return frozenset(_TOKEN.findall(masked))
 
 
 def answers_foreign_host(foreign: Observation | None, baseline: Observation | None) -> bool:

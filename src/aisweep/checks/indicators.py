@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Final
 import yaml
 
 from aisweep.checks.base import CheckContext
-from aisweep.checks.frontier import model_names
+from aisweep.checks.frontier import MODEL_LIST_KEYS, model_names
 from aisweep.errors import RuleError
 from aisweep.models import Control, Finding, Level, Observation, Severity
 
@@ -52,7 +52,7 @@ def _ok_2xx(obs: Observation) -> bool:
 
 def _ray_jobs(observations: Iterable[Observation]) -> Iterator[tuple[dict[str, Any], str]]:
     for obs in observations:
-        if _ok_2xx(obs) and obs.request.path.startswith("/api/jobs"):
+        if obs.request.path.startswith("/api/jobs") and _ok_2xx(obs):
             document = obs.json()
             jobs = document if isinstance(document, list) else []
             for job in jobs:
@@ -76,10 +76,10 @@ def comfyui_nodes(observations: Iterable[Observation]) -> Iterator[tuple[str, st
     """Node class names, display names and custom-node package names (/object_info), and extension directories
     (/extensions)."""
     for obs in observations:
-        if not _ok_2xx(obs):
+        path = obs.request.path.split("?", 1)[0]
+        if not path.endswith(("/object_info", "/extensions")) or not _ok_2xx(obs):
             continue
         where = f"{obs.request.method} {obs.request.path}"
-        path = obs.request.path.split("?", 1)[0]
         document = obs.json()
         if path.endswith("/object_info") and isinstance(document, dict):
             for cls, spec in document.items():
@@ -102,13 +102,13 @@ def comfyui_nodes(observations: Iterable[Observation]) -> Iterator[tuple[str, st
 def listed_model_names(observations: Iterable[Observation]) -> Iterator[tuple[str, str]]:
     for obs in observations:
         if _ok_2xx(obs):
-            for name in model_names(obs.json()):
+            for name in model_names(obs.json_with_keys(*MODEL_LIST_KEYS)):
                 yield name, f"{obs.request.method} {obs.request.path}"
 
 
 def mlflow_experiments(observations: Iterable[Observation]) -> Iterator[tuple[str, str]]:
     for obs in observations:
-        if _ok_2xx(obs) and "experiments/search" in obs.request.path:
+        if "experiments/search" in obs.request.path and _ok_2xx(obs):
             document = obs.json()
             for exp in document.get("experiments") or [] if isinstance(document, dict) else []:
                 if isinstance(exp, dict) and isinstance(exp.get("name"), str):

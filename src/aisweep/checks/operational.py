@@ -20,6 +20,8 @@ _PROM_SAMPLE: Final = re.compile(
 )
 _OPENAPI_TEXT: Final = re.compile(r'^\s*\{\s*"(?:openapi|swagger)"\s*:\s*"([0-9.]+)"')
 _DOCS_HTML: Final = re.compile(r"(?i)swagger-ui|SwaggerUIBundle|<redoc|redoc\.standalone")
+_DOCS_LITERALS: Final = ("swagger-ui", "swaggeruibundle", "<redoc", "redoc.standalone")  # _DOCS_HTML, lower-cased
+DOCS_CHARS: Final = 8192
 _LISTING: Final = re.compile(r"(?i)<title>\s*(?:Index of /|Directory listing for /)")
 _ENV_LINE: Final = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=")
 _SENSITIVE_NAME: Final = re.compile(r"(?i)key|secret|token|passw|pwd|credential|dsn|database_url|_uri\b")
@@ -54,8 +56,20 @@ def prometheus_families(text: str) -> list[str]:
     return families
 
 
+def docs_page(text: str) -> bool:
+    """`_DOCS_HTML` is found in the first 8 KiB. An ASCII text (nearly every page) is lower-cased and searched for the
+    pattern's literal alternatives: the same answer, an order of magnitude faster than the case-insensitive regex
+    (Unicode case folding only differs from lower-casing for non-ASCII characters, which take the regex)."""
+    head = text[:DOCS_CHARS]
+    if head.isascii():
+        lowered = head.lower()
+        return any(literal in lowered for literal in _DOCS_LITERALS)
+    return _DOCS_HTML.search(head) is not None
+
+
 def openapi_summary(obs: Observation) -> str | None:
-    document: Any = obs.json()
+    # Both readings need "openapi" or "swagger" in the body: other bodies are not parsed.
+    document: Any = obs.json_with_keys("openapi", "swagger")
     if isinstance(document, dict):
         version = document.get("openapi") or document.get("swagger")
         if not isinstance(version, str):
@@ -125,7 +139,7 @@ class OperationalExposureCheck:
             summary = openapi_summary(o)
             if summary:
                 api_docs.append(f"{_where(o)}: {summary}")
-            elif "html" in (o.header("content-type") or "html") and _DOCS_HTML.search(o.text[:8192]):
+            elif "html" in (o.header("content-type") or "html") and docs_page(o.text):
                 api_docs.append(f"{_where(o)}: interactive API docs (Swagger UI/ReDoc)")
         if api_docs:
             findings.append(
@@ -141,7 +155,7 @@ class OperationalExposureCheck:
                 )
             )
 
-        listings = [o for o in genuine if _LISTING.search(o.text[:4096])]
+        listings = [o for o in genuine if _LISTING.search(o.text, 0, 4096)]
         if listings:
             findings.append(
                 ctx.finding(

@@ -6,6 +6,7 @@ observations by these requests' keys."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Final
 
 from aisweep.models import Request
@@ -39,4 +40,9 @@ def cors_requests(api_path: str) -> tuple[Request, Request]:
 
 def assessment_requests(api_path: str) -> list[Request]:
     """Everything sent after identification; `api_path` is the winning rule's first identifying path."""
-    return [CATCHALL, ROOT, FOREIGN_HOST_ROOT, *cors_requests(api_path), *OPERATIONAL]
+    return list(_assessment_requests(api_path))
+
+
+@lru_cache(maxsize=256)
+def _assessment_requests(api_path: str) -> tuple[Request, ...]:  # a rule's path: built once, not per service
+    return (CATCHALL, ROOT, FOREIGN_HOST_ROOT, *cors_requests(api_path), *OPERATIONAL)

@@ -21,7 +21,8 @@ def rate_limit_headers(observations: Iterable[Observation]) -> dict[str, tuple[s
         if not obs.answered:
             continue
         for name, value in obs.headers:
-            if _RATE_HEADER.match(name) and name not in seen:
+            # The substring tests only skip names the pattern cannot match (every alternative has one of them).
+            if ("rate" in name or name.startswith("retry-after")) and _RATE_HEADER.match(name) and name not in seen:
                 seen[name] = (value.strip()[:MAX_VALUE], f"{obs.request.method} {obs.request.path}")
     return dict(sorted(seen.items()))
 

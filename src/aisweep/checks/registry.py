@@ -10,7 +10,7 @@ from aisweep.checks.auth import AuthTierCheck
 from aisweep.checks.base import Check, CheckContext
 from aisweep.checks.cors import CorsCheck
 from aisweep.checks.frontier import FrontierProxyCheck
-from aisweep.checks.honeypot import HoneypotCheck
+from aisweep.checks.honeypot import HoneypotCheck, HoneypotVerdict
 from aisweep.checks.hostheader import HostHeaderCheck
 from aisweep.checks.indicators import IndicatorCheck
 from aisweep.checks.mcp import McpToolsCheck
@@ -43,8 +43,10 @@ def run_checks(
     observations: Mapping[str, Observation],
     level: Level = Level.SAFE,
     checks: tuple[Check, ...] = BUILTIN_CHECKS,
+    honeypot: HoneypotVerdict | None = None,
 ) -> list[Finding]:
-    ctx = CheckContext(service, rule, observations)
+    """`honeypot`: the service's `honeypot_assessment`, when the caller computed it (the honeypot check reuses it)."""
+    ctx = CheckContext(service, rule, observations, honeypot)
     findings: list[Finding] = []
     for check in checks:
         if check.level.rank <= level.rank:

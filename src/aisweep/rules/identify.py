@@ -20,6 +20,11 @@ class Match:
     def confidence(self) -> Confidence:
         return self.signal.confidence
 
+    def __repr__(self) -> str:
+        # Names the rule and signal: the generated repr printed the whole compiled rule (kilobytes), and asyncio
+        # formats a finished task's result (these matches) each time `asyncio.run` restores the SIGINT handler.
+        return f"Match(rule={self.rule.id!r}, signal={self.signal.name!r}, strength={self.strength})"
+
 
 @dataclass(slots=True)
 class Assessment:
