@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aisweep.checks.probes import CATCHALL_PATH
-from aisweep.checks.secrets import redact_body, redact_secrets
+from aisweep.checks.secrets import may_need_redaction, redact_body, redact_headers
 from aisweep.errors import AisweepError
 from aisweep.models import Finding, Level, Observation, Outcome, Service, Target, TargetResult
 from aisweep.net.http import ClientConfig
@@ -212,18 +212,19 @@ def shard_of(host: str, count: int) -> int:
     return zlib.crc32(host.encode()) % count if count > 1 else 0
 
 
-def observation_record(obs: Observation) -> dict[str, Any]:
+def observation_record(obs: Observation, *, redact: bool = True) -> dict[str, Any]:
     """The stored form of an observation: body capped, and every secret value replaced by a redaction marker
-    (type, SHA-256, 4-character prefix) so no credential reaches the database; re-assessment still finds them."""
-    body = redact_body(obs.body[:OBSERVATION_BODY_CAP])
+    (type, SHA-256, 4-character prefix) so no credential reaches the database; re-assessment still finds them.
+    `redact=False` only where `may_need_redaction` has said that no value in it would be replaced."""
+    body = obs.body[:OBSERVATION_BODY_CAP]
     return {
         "method": obs.request.method,
         "path": obs.request.path,
         "request_headers": [list(h) for h in obs.request.headers],
         "outcome": obs.outcome.value,
         "status": obs.status,
-        "headers": [[k, redact_secrets(v)] for k, v in obs.headers],
-        "body": body,  # bytes: pickled to the parent as is, stored as a BLOB
+        "headers": redact_headers(obs.headers) if redact else [list(h) for h in obs.headers],
+        "body": redact_body(body) if redact else body,  # bytes: pickled to the parent as is, stored as a BLOB
         "truncated": obs.truncated or len(obs.body) > OBSERVATION_BODY_CAP,
         "elapsed_ms": round(obs.elapsed_ms, 2),
         "error": obs.error,
@@ -238,11 +239,10 @@ def result_record(position: int, result: TargetResult) -> dict[str, Any] | None:
     record["position"] = position
     # Misses (404/405/501 to probes of other products) are not kept: they are most of a fallback round and say
     # nothing a re-assessment needs, except the catch-all path that honeypot scoring reads.
-    record["observations"] = [
-        observation_record(o)
-        for o in result.observations
-        if o.status not in (404, 405, 501) or o.request.path == CATCHALL_PATH
-    ]
+    kept = [o for o in result.observations if o.status not in (404, 405, 501) or o.request.path == CATCHALL_PATH]
+    # One pre-filter search of everything kept usually shows that nothing needs redacting.
+    redact = may_need_redaction((o.body[:OBSERVATION_BODY_CAP] for o in kept), (h for o in kept for h in o.headers))
+    record["observations"] = [observation_record(o, redact=redact) for o in kept]
     return record
 
 

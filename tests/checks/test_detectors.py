@@ -4,19 +4,32 @@ what it is named for."""
 from __future__ import annotations
 
 import binascii
+import re
+import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aisweep.checks.detectors import (
+    CASE_TRAPS,
+    DETECTORS,
+    Words,
     base62_decode,
     base62_encode,
     detect,
     github_checksum_ok,
+    has_context_word,
+    has_literal,
     is_documentation_example,
     is_low_entropy,
     is_placeholder,
     is_repeated_characters,
     jwt_header_ok,
+    literal_test_within,
+    text_hints,
+    worth_scanning,
+    worth_scanning_any,
 )
 from tests.checks.planting import rand
 
@@ -139,3 +152,75 @@ def test_filters_are_named_functions_that_can_say_no() -> None:
     assert is_low_entropy("aaaaaaaabbbbbbbb") and not is_low_entropy(rand(40))
     assert is_repeated_characters("000000") and is_repeated_characters("abcabcabcabc")
     assert is_repeated_characters("key-1234567890") and not is_repeated_characters("q7Xr2ZsY9p")
+
+
+# --- pre-filters: the same answers as plain alternation regexes of the detectors' literals and context words --------
+
+LITERALS = sorted({lit for d in DETECTORS if not d.casefold and not d.requires for lit in d.literals})
+FOLDED = sorted({lit for d in DETECTORS if d.casefold for lit in d.literals})
+CONTEXT = sorted({w for d in DETECTORS for w in d.requires})
+LITERAL_RE = re.compile("|".join(map(re.escape, LITERALS)))
+FOLDED_RE = re.compile("|".join(map(re.escape, FOLDED)), re.IGNORECASE)
+CONTEXT_RE = re.compile("|".join(map(re.escape, CONTEXT)), re.IGNORECASE)
+
+
+def reference_literal(text: str) -> bool:
+    return LITERAL_RE.search(text) is not None or ("://" in text and FOLDED_RE.search(text) is not None)
+
+
+def reference_context(text: str) -> bool:
+    return CONTEXT_RE.search(text) is not None
+
+
+WORDS = LITERALS + FOLDED + CONTEXT + ["://"]
+TRAPPED = [w.replace("s", "\u017f") for w in WORDS] + [w.replace("i", "\u0131") for w in WORDS]
+TRAPPED += [w.upper().replace("I", "\u0130").replace("K", "\u212a") for w in WORDS]
+
+
+@st.composite
+def fragment(draw: st.DrawFn) -> str:
+    word = draw(st.sampled_from(WORDS + TRAPPED))
+    flips = draw(st.lists(st.booleans(), min_size=len(word), max_size=len(word)))
+    word = "".join(c.swapcase() if flip else c for c, flip in zip(word, flips, strict=True))
+    cut = draw(st.integers(0, len(word)))
+    return draw(st.sampled_from([word, word[:cut], word[cut:]]))
+
+
+texts = st.lists(
+    st.one_of(fragment(), st.text(max_size=4), st.sampled_from(["\n", " ", "?", "é", "\U0001f600", "\udc80", "k"])),
+    max_size=8,
+).map("".join)
+
+
+@given(texts)
+def test_prefilters_answer_as_alternation_regexes(text: str) -> None:
+    literal, context = reference_literal(text), reference_context(text)
+    assert has_literal(text) == literal
+    assert has_context_word(text) == context
+    assert worth_scanning(text) == (literal or context)
+    assert text_hints(text) == (literal, context)
+
+
+@given(st.lists(texts, max_size=5))
+def test_prefilter_of_many_texts_never_misses_one(parts: list[str]) -> None:
+    if any(map(worth_scanning, parts)):
+        assert worth_scanning_any(parts)
+    test = literal_test_within("\n".join(parts))
+    assert [test(p) for p in parts] == [has_literal(p) for p in parts]
+
+
+@given(texts)
+def test_words_tell_which_occur(text: str) -> None:
+    words = Words(WORDS, anchors="_AJ:z")
+    assert words.present(text) == {w for w in WORDS if w in text}
+    assert words.any_in(text) == any(w in text for w in WORDS)
+
+
+def test_case_traps_are_all_characters_that_case_insensitive_regexes_tie_to_ascii_letters() -> None:
+    """The pre-filters look for lower-case words in `text.lower()` instead of running `(?i)` regexes; that holds for
+    any text without these characters: the only non-ASCII ones that `(?i)` matches to an ASCII letter, or that
+    lower() makes ASCII or longer."""
+    everything = "".join(map(chr, range(0x80, sys.maxunicode + 1)))
+    matched = set(re.findall("(?i)[a-z]", everything))
+    lowered = {c for c in everything if c.lower() != c and (len(c.lower()) != 1 or c.lower().isascii())}
+    assert matched | lowered == set(CASE_TRAPS)

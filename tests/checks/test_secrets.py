@@ -10,9 +10,16 @@ import json
 from pathlib import Path
 
 from aisweep.checks.detectors import base62_encode
-from aisweep.checks.secrets import credential_records, find_secrets, redact_body, redact_secrets
-from aisweep.models import Observation, Outcome, Request
-from aisweep.runner import observation_record
+from aisweep.checks.secrets import (
+    credential_records,
+    find_secrets,
+    may_need_redaction,
+    redact_body,
+    redact_secrets,
+    service_secrets,
+)
+from aisweep.models import Observation, Outcome, Request, Target, TargetResult
+from aisweep.runner import observation_record, result_record
 from aisweep.store.db import Store
 from tests.checks.planting import finding, ids, json_response, plant, rand, recorded, samples, scan, text_response
 
@@ -177,3 +184,55 @@ def test_recorded_real_responses_hold_no_credentials() -> None:
         ]
         hits += [(sample.case, s.type, s.locations) for s in find_secrets(observations)]
     assert hits == []
+
+
+def test_no_planted_value_reaches_a_result_record() -> None:
+    """The runner's path: one pre-filter search for the whole service decides whether to redact at all."""
+    v = planted_values()
+    sample = litellm_with_leaks(v)
+    observations = [sample.observation(Request("GET", p)) for p in ("/model/info", "/.env", "/health/readiness")]
+    result = TargetResult(Target("127.0.0.1", 4000), Outcome.OK, "http", scan(sample), observations)
+    record = result_record(0, result)
+    assert record is not None and len(record["observations"]) == 3
+    bodies = "".join(o.pop("body").decode() for o in record["observations"])
+    blob = json.dumps(record) + bodies
+    for value in v.values():
+        assert value not in blob
+
+
+def test_redaction_is_skipped_only_when_nothing_could_be_redacted() -> None:
+    clean = recorded("litellm-1.106.12-nokey", "GET", "/health/readiness")
+    assert not may_need_redaction([clean.body, b'{"status": "ok"}'], [*clean.headers, ("server", "nginx")])
+    assert may_need_redaction([clean.body, ("token: sk-proj-" + rand(64)).encode()], clean.headers)
+    assert may_need_redaction([clean.body], [*clean.headers, ("x-azure-api-key", rand(32, HEX))])
+
+
+def test_header_value_claimed_through_its_name_is_redacted() -> None:
+    """A bare 32-hex key counts as an Azure key by its header's name: redacting the value must read the name too."""
+    key = rand(32, HEX)
+    obs = Observation(Request("GET", "/"), Outcome.OK, 200, (("x-azure-api-key", key),), b"{}")
+    [sighting] = find_secrets([obs])
+    assert sighting.type == "azure-openai-key"
+    record = observation_record(obs)
+    assert key not in json.dumps(record, default=bytes.hex) and key.encode() not in record["body"]
+    stored = Observation(Request("GET", "/"), Outcome.OK, 200, tuple((k, v) for k, v in record["headers"]), b"{}")
+    assert find_secrets([stored]) == [sighting]
+
+
+def test_every_path_answering_the_same_body_is_a_location() -> None:
+    body = json.dumps({"api_key": "sk-proj-" + rand(64)}).encode()
+    observations = [Observation(Request("GET", p), Outcome.OK, 200, (), body) for p in ("/", "/app", "/x")]
+    [sighting] = find_secrets(observations)
+    assert sighting.locations == ["GET / $.api_key", "GET /app $.api_key", "GET /x $.api_key"]
+
+
+def test_service_secrets_scans_one_set_of_observations_once() -> None:
+    body = json.dumps({"api_key": "sk-proj-" + rand(64)}).encode()
+    leaky = [Observation(Request("GET", "/"), Outcome.OK, 200, (), body)]
+    clean = [Observation(Request("GET", "/"), Outcome.OK, 200, (), b"{}")]
+    first = service_secrets(leaky)
+    assert first == tuple(find_secrets(leaky)) and len(first) == 1
+    assert service_secrets(leaky) is first  # the secrets and TLS checks share one scan
+    assert service_secrets(clean) == ()
+    same_content = [Observation(o.request, o.outcome, o.status, o.headers, o.body) for o in leaky]
+    assert service_secrets(same_content) == first and service_secrets(same_content) is not first

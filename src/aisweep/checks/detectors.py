@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -337,25 +337,160 @@ DETECTORS: Final[tuple[Detector, ...]] = (
 _LITERALS: Final = tuple(sorted({lit for d in DETECTORS if not d.casefold and not d.requires for lit in d.literals}))
 _FOLDED_LITERALS: Final = tuple(sorted({lit for d in DETECTORS if d.casefold for lit in d.literals}))
 # Words that make the context-only detectors (bare 32-hex Azure keys, Mistral, Cohere, DeepSeek) worth running.
-CONTEXT_WORDS: Final = re.compile(r"(?i)azure|mistral|cohere|co_api|deepseek")
+CONTEXT_WORD_LIST: Final = ("azure", "mistral", "cohere", "co_api", "deepseek")
+CONTEXT_WORDS: Final = re.compile("(?i)" + "|".join(CONTEXT_WORD_LIST))
 # A value only a context detector could claim: worth computing its surroundings for.
 CONTEXT_VALUE: Final = re.compile(r"(?:sk-)?[A-Za-z0-9]{32,40}")
+_CONTEXT_VALUE_LENGTHS: Final = range(32, len("sk-") + 40 + 1)
+
+
+def is_context_value(value: str) -> bool:
+    """`CONTEXT_VALUE.fullmatch(value)`, with the length test that rejects most strings first."""
+    return len(value) in _CONTEXT_VALUE_LENGTHS and CONTEXT_VALUE.fullmatch(value) is not None
+
+
+# --- pre-filters ---------------------------------------------------------------------------------------------------
+#
+# Most responses hold no credential, so most of what scanning costs is deciding that, over every body and header.
+# An alternation regex of the literals is slow at it: Python's `re` stops at every position where one of them could
+# start (for these literals: nearly every 'e', 's', 'g', 'h' or 'r'), and `(?i)` turns even that shortcut off. A
+# regex that starts with a fixed string is fast (the engine scans for its first character in a tight C loop, about a
+# third of a nanosecond per character), so `Words` makes one such regex per group of words that share a character:
+# the words are matched from that character on, with a look-behind for the part before it (`_live_(?<=k_live_)`).
+# Case-insensitive words are looked up in the lower-cased text. Each test gives exactly the answer of the alternation
+# regex it replaces (kept for the rare text that `_has_case_trap` sends back to them).
+
+
+class Words:
+    """Substring tests for a fixed set of words: does one occur in a text, which ones do.
+
+    `anchors`: characters to group words on, in order of preference (a word goes to the first one it contains, else
+    to its first character). Fewer groups mean fewer scans of the text, and characters rare in responses fewer stops
+    in each: the choice changes the speed, never the answer."""
+
+    __slots__ = ("_searches",)
+
+    def __init__(self, words: Iterable[str], anchors: str = "") -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for word in sorted(set(words)):
+            at = next((word.index(a) for a in anchors if a in word), 0)
+            pattern = re.escape(word[at:]) + (f"(?<={re.escape(word)})" if at else "")
+            groups.setdefault(word[at], []).append((word, pattern))
+        self._searches = tuple(
+            (re.compile("|".join(pattern for _, pattern in group)).search, tuple(word for word, _ in group))
+            for group in groups.values()
+        )
+
+    def any_in(self, text: str) -> bool:
+        return any(search(text) is not None for search, _ in self._searches)
+
+    def present(self, text: str) -> frozenset[str]:
+        found: list[str] = []
+        for search, group in self._searches:
+            if search(text) is not None:
+                found.extend(word for word in group if word in text)
+        return frozenset(found)
 
 
 _LITERAL_RE: Final = re.compile("|".join(re.escape(lit) for lit in _LITERALS))
 _FOLDED_RE: Final = re.compile("|".join(re.escape(lit) for lit in _FOLDED_LITERALS), re.IGNORECASE)
+_LITERAL_WORDS: Final = Words(_LITERALS, anchors="_AJ")
+# These two look in lower-cased text (see `_ascii`): their words are lower-case ASCII.
+_FOLDED_WORDS: Final = Words(_FOLDED_LITERALS, anchors=":")
+_CONTEXT_WORDS: Final = Words(CONTEXT_WORD_LIST, anchors="z")
+
+# Characters that a `(?i)` regex equates with an ASCII letter where `str.lower()` does not make them that letter (the
+# dotted capital I, the dotless i, the long s; and the Kelvin sign, which lower() does make a k). A text holding one
+# is searched with the `(?i)` regexes themselves; tests/checks/test_detectors.py checks this list against Unicode.
+CASE_TRAPS: Final = "\u0130\u0131\u017f\u212a"
+
+
+def _has_case_trap(text: str) -> bool:
+    return not text.isascii() and any(trap in text for trap in CASE_TRAPS)
+
+
+def _ascii(text: str) -> str:
+    """`text` with each non-ASCII character replaced by "?". The pre-filters' literals and words are ASCII, so each
+    occurs in it exactly where it occurs in `text`, and so do the case-insensitive ones in its lower-cased form unless
+    `_has_case_trap(text)`; and an ASCII string is the fastest to search and to lower-case."""
+    return text if text.isascii() else text.encode("ascii", "replace").decode("ascii")
 
 
 def has_literal(text: str) -> bool:
-    """Could a self-identifying detector (one with a literal prefix) match in `text`? One alternation scan, in C."""
-    if _LITERAL_RE.search(text) is not None:
+    """Could a self-identifying detector (one with a literal prefix) match in `text`?"""
+    view = _ascii(text)
+    if _LITERAL_WORDS.any_in(view):
         return True
-    return "://" in text and _FOLDED_RE.search(text) is not None
+    if "://" not in view:
+        return False
+    return _FOLDED_RE.search(text) is not None if _has_case_trap(text) else _FOLDED_WORDS.any_in(view.lower())
+
+
+def has_context_word(text: str) -> bool:
+    """Does a word that context detectors need occur in `text`, in any case? (`CONTEXT_WORDS.search`.)"""
+    if _has_case_trap(text):
+        return CONTEXT_WORDS.search(text) is not None
+    return _CONTEXT_WORDS.any_in(_ascii(text).lower())
+
+
+def text_hints(text: str) -> tuple[bool, bool]:
+    """`(has_literal(text), has_context_word(text))`, lower-casing `text` once for both."""
+    if _has_case_trap(text):
+        return has_literal(text), has_context_word(text)
+    view = _ascii(text)
+    low = view.lower()
+    literal = _LITERAL_WORDS.any_in(view) or ("://" in view and _FOLDED_WORDS.any_in(low))
+    return literal, _CONTEXT_WORDS.any_in(low)
 
 
 def worth_scanning(text: str) -> bool:
-    """Cheap pre-filter: could `text` hold anything a detector would report?"""
-    return has_literal(text) or CONTEXT_WORDS.search(text) is not None
+    """Cheap pre-filter: could `text` hold anything a detector would report? (`has_literal` or `has_context_word`.)"""
+    view = _ascii(text)
+    if _LITERAL_WORDS.any_in(view):
+        return True
+    if _has_case_trap(text):
+        return has_literal(text) or has_context_word(text)
+    low = view.lower()
+    return _CONTEXT_WORDS.any_in(low) or ("://" in view and _FOLDED_WORDS.any_in(low))
+
+
+def worth_scanning_any(texts: Iterable[str]) -> bool:
+    """False when no text in `texts` is `worth_scanning` (True does not say that one is): all are searched at once,
+    joined, one scan for each word group instead of one per text. None of the words holds the line break joining
+    them, so none is found in the join unless it occurs in a text."""
+    views: list[str] = []
+    for text in dict.fromkeys(texts):  # each distinct text once
+        if _has_case_trap(text):
+            if worth_scanning(text):
+                return True
+        else:
+            views.append(_ascii(text))
+    return worth_scanning("\n".join(views))
+
+
+def _never(text: str) -> bool:
+    return False
+
+
+def literal_test_within(text: str) -> Callable[[str], bool]:
+    """`has_literal` for substrings of `text` (the strings of a JSON document, `text` being them joined), as cheap as
+    `text` allows: none can hold a literal that `text` does not, so each is only tested for the literals found in
+    `text` (a document where "sk-" occurs only in "task-" or "disk-": one `in` per string)."""
+    view = _ascii(text)
+    if "://" in view:
+        folded = _FOLDED_RE.search(text) is not None if _has_case_trap(text) else _FOLDED_WORDS.any_in(view.lower())
+        if folded:  # rare: a connection-string scheme occurs; test each string in full
+            return has_literal
+    present = tuple(_LITERAL_WORDS.present(view))
+    if not present:
+        return _never
+    return lambda part: any(lit in part for lit in present)
+
+
+# For `detect`: which detectors' literals occur (each detector's are looked for in the text, or for `casefold` ones in
+# the lower-cased text).
+_CASED_WORDS: Final = Words((lit for d in DETECTORS if not d.casefold for lit in d.literals), anchors="_AJ")
+_CASEFOLD_WORDS: Final = Words((lit for d in DETECTORS if d.casefold for lit in d.literals), anchors=":")
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +549,8 @@ def detect(text: str, key: str = "", context: str | None = None) -> Iterator[Can
     taken: list[tuple[int, int]] = []
     words: str | None = None
     folded: str | None = None
+    present: frozenset[str] | None = None  # the detectors' literals that occur in `text`
+    folded_present: frozenset[str] | None = None  # ... and those of casefold detectors in `folded`
     for detector in DETECTORS:
         if detector.requires:
             if words is None:
@@ -423,8 +560,13 @@ def detect(text: str, key: str = "", context: str | None = None) -> Iterator[Can
         if detector.casefold or (detector.requires and context is None):
             folded = text.lower() if folded is None else folded
         if detector.literals:
-            haystack = folded if detector.casefold and folded is not None else text
-            if not any(lit in haystack for lit in detector.literals):
+            if detector.casefold and folded is not None:
+                folded_present = _CASEFOLD_WORDS.present(folded) if folded_present is None else folded_present
+                occurring = folded_present
+            else:
+                present = _CASED_WORDS.present(text) if present is None else present
+                occurring = present
+            if not any(lit in occurring for lit in detector.literals):
                 continue
         for m in _matches(detector, text, folded if context is None else None):
             span = m.span(detector.secret_group)

@@ -9,19 +9,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from typing import Any, ClassVar, Final, NamedTuple
 
 from aisweep.checks.base import CheckContext
 from aisweep.checks.detectors import (
-    CONTEXT_VALUE,
-    CONTEXT_WORDS,
     DETECTORS,
     Candidate,
     detect,
     has_literal,
+    is_context_value,
+    literal_test_within,
+    text_hints,
     worth_scanning,
+    worth_scanning_any,
 )
 from aisweep.models import NO_JSON, Control, Finding, Level, Observation, Severity
 
@@ -56,7 +59,8 @@ class SecretSighting:
 def _json_path(parent: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    return f"{parent}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{parent}[{json.dumps(key)}]"
+    # An ASCII identifier: what the regex [A-Za-z_][A-Za-z0-9_]* matches in full, tested without a regex.
+    return f"{parent}.{key}" if key.isascii() and key.isidentifier() else f"{parent}[{json.dumps(key)}]"
 
 
 def _walk(document: Any, path: str = "$") -> Iterator[tuple[str, str, str, Any]]:
@@ -68,8 +72,10 @@ def _walk(document: Any, path: str = "$") -> Iterator[tuple[str, str, str, Any]]
             yield where, key, node, parent
         elif isinstance(node, dict):
             for k, v in node.items():
-                yield _json_path(where, str(k)), str(k), str(k), node
-                stack.append((v, _json_path(where, str(k)), str(k), node))
+                name = str(k)
+                at = _json_path(where, name)
+                yield at, name, name, node
+                stack.append((v, at, name, node))
         elif isinstance(node, list):
             stack.extend((v, _json_path(where, i), key, node) for i, v in enumerate(node))
 
@@ -116,10 +122,33 @@ def _markers(text: str, location: str) -> Iterator[Seen]:
             yield Seen(m["type"], m["sha"], m["prefix"], location)
 
 
+def _may_hold(text: str) -> bool:
+    """Could `text` yield a sighting: a credential a detector might report, or a redaction marker?"""
+    return "[REDACTED:" in text or worth_scanning(text)
+
+
+def _header_text(obs: Observation) -> str:
+    """The scanned headers, one `name value` line each."""
+    return "\n".join([" ".join(header) for header in obs.headers if header[0] not in SKIPPED_HEADERS])
+
+
+def _where(obs: Observation) -> str:
+    return f"{obs.request.method} {obs.request.path}"
+
+
 def scan_observation(obs: Observation) -> Iterator[Seen]:
     """Credential sightings in one observation's headers and body (including redaction markers left by
     `redact_secrets`, so stored observations re-assess to the same findings)."""
-    where = f"{obs.request.method} {obs.request.path}"
+    where = _where(obs)
+    yield from _header_sightings(obs, where)
+    for seen in _body_sightings(obs):
+        yield seen._replace(location=where + seen.location)
+
+
+def _header_sightings(obs: Observation, where: str) -> Iterator[Seen]:
+    # The pre-filters look for substrings: when the header lines joined hold none, no single header does.
+    if not _may_hold(_header_text(obs)):
+        return
     for name, value in obs.headers:
         if name in SKIPPED_HEADERS:
             continue
@@ -127,40 +156,68 @@ def scan_observation(obs: Observation) -> Iterator[Seen]:
         if worth_scanning(f"{name} {value}"):
             for c in detect(value, key=name):
                 yield _seen(c, f"{where} header {name}")
+
+
+def _body_sightings(obs: Observation) -> Iterator[Seen]:
+    """Sightings in the body, located after the request: "" (the body) or " <JSON path>". A function of the body
+    bytes alone."""
     text = obs.text
     if not text:
         return
+    literal, context_words = text_hints(text)
+    if not (literal or context_words) and "[REDACTED:" not in text:
+        return
     document = obs.json()
     if document is not NO_JSON and isinstance(document, dict | list):
-        if not worth_scanning(text) and "[REDACTED:" not in text:
-            return
-        context_words = CONTEXT_WORDS.search(text) is not None
-        for n, (path, key, value, parent) in enumerate(_walk(document)):
-            if n >= MAX_STRINGS:
-                break
-            yield from _markers(value, f"{where} {path}")
-            if has_literal(value):
-                context: str | None = f"{path} {_context_of(parent)}"
-            elif context_words and CONTEXT_VALUE.fullmatch(value):
-                context = f"{path} {_context_of(parent)}"
-            else:
-                continue
-            for c in detect(value, key=key, context=context):
-                yield _seen(c, f"{where} {path}")
+        yield from _document_sightings(document, context_words)
         return
-    yield from _markers(text, where)
-    if worth_scanning(text):
+    yield from _markers(text, "")
+    if literal or context_words:
         for c in detect(text):
-            yield _seen(c, where)
+            yield _seen(c, "")
+
+
+def _document_sightings(document: dict[str, Any] | list[Any], context_words: bool) -> Iterator[Seen]:
+    """`_body_sightings` of a parsed JSON body whose raw text passed the pre-filter (`context_words`: a context
+    detector's word occurs in it). Each string is checked on its own, with its JSON path and surroundings as context."""
+    strings = list(islice(_walk(document), MAX_STRINGS))
+    # All the strings joined tell which literals or markers any one of them can hold (the raw text cannot tell:
+    # escapes such as \u0041 or \/ hide them there).
+    joined = "\n".join(value for _, _, value, _ in strings)
+    markers = "[REDACTED:" in joined
+    literal_in = literal_test_within(joined)
+    contexts: dict[int, str] = {}  # id(parent) -> its `_context_of` (parents outlive the loop)
+    for path, key, value, parent in strings:
+        if markers:
+            yield from _markers(value, f" {path}")
+        if literal_in(value) or (context_words and is_context_value(value)):
+            around = contexts.get(id(parent))
+            if around is None:
+                around = contexts[id(parent)] = _context_of(parent)
+            for c in detect(value, key=key, context=f"{path} {around}"):
+                yield _seen(c, f" {path}")
+
+
+def _may_hold_any(observations: Sequence[Observation]) -> bool:
+    """False when no header or body of the observations can yield a sighting: all searched at once (see
+    `worth_scanning_any`), each distinct text once (a single-page app answers many paths with one page)."""
+    texts = list(dict.fromkeys(text for obs in observations for text in (_header_text(obs), obs.text)))
+    return any("[REDACTED:" in text for text in texts) or worth_scanning_any(texts)
 
 
 def find_secrets(observations: Iterable[Observation]) -> list[SecretSighting]:
     """Every credential seen across the observations, one entry per (type, value hash), in a stable order."""
+    answered = [obs for obs in observations if obs.answered]
+    if not _may_hold_any(answered):  # the common case: nothing credential-like anywhere
+        return []
     found: dict[tuple[str, str], SecretSighting] = {}
-    for obs in observations:
-        if not obs.answered:
-            continue
-        for seen in scan_observation(obs):
+    bodies: dict[bytes, list[Seen]] = {}  # body -> its sightings: a body several paths answer is scanned once
+    for obs in answered:
+        where = _where(obs)
+        body = bodies.get(obs.body)
+        if body is None:
+            body = bodies[obs.body] = list(_body_sightings(obs))
+        for seen in chain(_header_sightings(obs, where), (s._replace(location=where + s.location) for s in body)):
             sighting = found.get((seen.type, seen.sha256))
             if sighting is None:
                 sighting = found[(seen.type, seen.sha256)] = SecretSighting(seen.type, seen.sha256, seen.prefix)
@@ -169,20 +226,39 @@ def find_secrets(observations: Iterable[Observation]) -> list[SecretSighting]:
     return sorted(found.values(), key=lambda s: (s.type, s.sha256))
 
 
-def redact_secrets(text: str) -> str:
+_last_service: tuple[tuple[Observation, ...], tuple[SecretSighting, ...]] | None = None
+
+
+def service_secrets(observations: Iterable[Observation]) -> tuple[SecretSighting, ...]:
+    """`find_secrets` for one service's observations, computed once: the secrets check and the TLS check (which
+    grades plain HTTP by whether credentials travel over it) both ask, one after the other. Remembers the last
+    answer, keyed by the observation objects themselves (compared by identity and held, so never confused with
+    later ones; observations are not changed once made)."""
+    global _last_service
+    key = tuple(observations)
+    last = _last_service
+    if last is not None and len(last[0]) == len(key) and all(a is b for a, b in zip(last[0], key, strict=True)):
+        return last[1]
+    found = tuple(find_secrets(key))
+    _last_service = (key, found)
+    return found
+
+
+def redact_secrets(text: str, key: str = "") -> str:
     """`text` with every detected credential replaced by `[REDACTED:<type>:<sha256>:<first 4 chars>]`: for keeping
-    raw bodies and headers (the observations table) without the values. `find_secrets` reads the markers back."""
-    if not worth_scanning(text):
+    raw bodies and headers (the observations table) without the values. `find_secrets` reads the markers back.
+    `key`: the header name for a header value (context detectors read it, as `scan_observation` has them do)."""
+    if not worth_scanning(f"{key} {text}" if key else text):
         return text
-    candidates = list(detect(text))
+    candidates = list(detect(text, key=key))
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
         document = None
     if isinstance(document, dict | list):  # values found only with their JSON context (bare Azure keys)
-        for path, key, value, parent in _walk(document):
-            if has_literal(value) or CONTEXT_VALUE.fullmatch(value):
-                candidates.extend(detect(value, key=key, context=f"{path} {_context_of(parent)}"))
+        for path, name, value, parent in _walk(document):
+            if has_literal(value) or is_context_value(value):
+                candidates.extend(detect(value, key=name, context=f"{path} {_context_of(parent)}"))
     for candidate in sorted(candidates, key=lambda c: -len(c.value)):
         seen = _seen(candidate, "")
         marker = f"[REDACTED:{seen.type}:{seen.sha256}:{seen.prefix}]"
@@ -197,6 +273,22 @@ def redact_body(body: bytes) -> bytes:
     text = body.decode("utf-8", "surrogateescape")
     redacted = redact_secrets(text)
     return body if redacted == text else redacted.encode("utf-8", "surrogateescape")
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> list[list[str]]:
+    """`[[name, redact_secrets(value, key=name)], ...]`, pre-filtered all at once."""
+    pairs = [[name, value] for name, value in headers]
+    if worth_scanning_any(" ".join(pair) for pair in pairs):
+        for pair in pairs:
+            pair[1] = redact_secrets(pair[1], key=pair[0])
+    return pairs
+
+
+def may_need_redaction(bodies: Iterable[bytes], headers: Iterable[tuple[str, str]]) -> bool:
+    """False when `redact_body` would return each of `bodies`, and `redact_headers` the values of `headers`, unchanged:
+    one pre-filter search for all (see `worth_scanning_any`)."""
+    texts = chain((body.decode("utf-8", "surrogateescape") for body in bodies), (" ".join(h) for h in headers))
+    return worth_scanning_any(texts)
 
 
 _EVIDENCE: Final = re.compile(r"^type=(?P<type>\S+) sha256=(?P<sha>[0-9a-f]{64}) prefix=(?P<prefix>\S{0,4}) seen at: ")
@@ -259,7 +351,7 @@ class SecretsCheck:
     def run(self, ctx: CheckContext) -> list[Finding]:
         service = ctx.service
         findings: list[Finding] = []
-        for s in find_secrets(ctx.observations.values()):
+        for s in service_secrets(ctx.observations.values()):
             findings.append(
                 ctx.finding(
                     f"secret.{s.type}",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import ClassVar, Final
 
 from aisweep.checks.base import CheckContext
-from aisweep.checks.secrets import find_secrets
+from aisweep.checks.secrets import service_secrets
 from aisweep.models import AuthTier, Control, Finding, Level, Observation, Service, Severity, TlsFacts
 
 OLD_PROTOCOLS: Final = ("SSLv3", "TLSv1.0", "TLSv1.1")
@@ -33,7 +33,7 @@ PRODUCT_TLS: Final = {
 
 def plain_http_exposure(service: Service, observations: Mapping[str, Observation]) -> tuple[Severity, str]:
     """How bad plain HTTP is for this service: what travels over it, judged from the assessment."""
-    if find_secrets(observations.values()):
+    if service_secrets(observations.values()):
         return Severity.HIGH, "responses contain credentials, readable by anyone on the path"
     data = {k: v for k, v in service.surfaces.items() if v > 0}
     if service.auth_tier in DATA_TIERS and data:

@@ -72,6 +72,36 @@ class HostLimiter:
                 fut.set_result(None)
 
 
+class LoopLag:
+    """How late the event loop runs a timer, smoothed. When the worker's CPU is the bottleneck, every extra target
+    in flight only makes all of them slower, until answers that did arrive sit unread past the read timeout and
+    count as the target's timeouts; new targets therefore wait while the loop is late (`busy`)."""
+
+    def __init__(self, interval: float = 0.02, limit: float = 0.05) -> None:
+        self.interval, self.limit = interval, limit
+        self.lag = 0.0
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time() + interval
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        self.lag = 0.7 * self.lag + 0.3 * max(0.0, now - self._due)
+        self._due = now + self.interval
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    @property
+    def busy(self) -> bool:
+        return self.lag > self.limit
+
+    async def wait(self) -> None:
+        while self.lag > self.limit:
+            await asyncio.sleep(self.interval)
+
+    def close(self) -> None:
+        self._handle.cancel()
+
+
 async def scan_targets(
     targets: Iterator[tuple[int, Target]], ruleset: RuleSet, settings: SchedulerSettings
 ) -> AsyncIterator[tuple[int, TargetResult]]:
@@ -80,9 +110,12 @@ async def scan_targets(
     bucket = TokenBucket(settings.rate) if settings.rate else None
     hosts = HostLimiter(settings.per_host)
     results: asyncio.Queue[tuple[int, TargetResult] | None] = asyncio.Queue(maxsize=settings.concurrency * 2)
+    lag = LoopLag()
 
     async def worker() -> None:
         for position, target in targets:  # a shared iterator: each target is taken by exactly one worker
+            if lag.busy:
+                await lag.wait()
             if bucket is not None:
                 await bucket.take()
             await hosts.acquire(target.host)
@@ -108,6 +141,7 @@ async def scan_targets(
                 break
             yield item
     finally:
+        lag.close()
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
