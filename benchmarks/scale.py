@@ -42,9 +42,9 @@ def in_namespace_or_reexec() -> None:
     os.execve(unshare, [unshare, "-n", "--", sys.executable, *sys.argv], env)
 
 
-def tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
-    total = 0
+def tree_rss_kb(pid: int) -> tuple[int, int]:
+    """Resident memory (KiB) of a process and all its descendants, and of the process alone, from /proc."""
+    total = own = 0
     stack = [pid]
     while stack:
         p = stack.pop()
@@ -53,11 +53,12 @@ def tree_rss_kb(pid: int) -> int:
                 for line in fh:
                     if line.startswith("VmRSS:"):
                         total += int(line.split()[1])
+                        own = own or int(line.split()[1])
             with open(f"/proc/{p}/task/{p}/children") as fh:
                 stack.extend(int(c) for c in fh.read().split())
         except OSError:
             continue
-    return total
+    return total, own
 
 
 def wait_ready(path: Path, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -199,9 +200,10 @@ def main() -> None:
             cmd += ["--workers", str(args.workers)]
         start = time.monotonic()
         scan = subprocess.Popen(cmd, cwd=work)
-        peak = 0
+        peak = peak_parent = 0
         while scan.poll() is None:
-            peak = max(peak, tree_rss_kb(scan.pid))
+            total, own = tree_rss_kb(scan.pid)
+            peak, peak_parent = max(peak, total), max(peak_parent, own)
             time.sleep(0.5)
         elapsed = time.monotonic() - start
         if scan.returncode != 0:
@@ -220,6 +222,7 @@ def main() -> None:
         "requests": requests,
         "requests_per_s": round(requests / elapsed, 1),
         "peak_rss_mb": round(peak / 1024, 1),
+        "peak_rss_parent_mb": round(peak_parent / 1024, 1),
         "wrk_requests_per_s": physical,
         "ratio_to_wrk_new_connection": round(requests / elapsed / physical["new_connection"], 3)
         if physical and physical.get("new_connection")

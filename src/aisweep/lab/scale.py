@@ -126,6 +126,7 @@ def only_loopback_here() -> bool:
 
 
 _OVERSIZE = 3 * 1024 * 1024
+_OVERSIZED_BODY = b"x" * _OVERSIZE  # one buffer for every oversized answer
 
 
 class ScaleProtocol(LabProtocol):
@@ -154,7 +155,7 @@ class ScaleProtocol(LabProtocol):
         method, path, keep = self.take_request()
         if svc.behaviour == "oversized" and method == "GET":
             tr.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % _OVERSIZE)
-            tr.write(b"x" * _OVERSIZE)
+            tr.write(_OVERSIZED_BODY)
             tr.close()
             return
         key = (id(svc.sample), method, path, keep)

@@ -19,6 +19,7 @@ from aisweep.rules.rounds import ASSESS_BYTES, WIDEN, run_rounds
 from aisweep.targets.ports import TLS_FIRST_PORTS
 
 MAX_TIMEOUTS = 2
+MAX_TOO_LARGE = 2  # a target answering every probe with more than --max-body is given up like a silent one
 _GIVE_UP = (Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE)
 
 
@@ -53,6 +54,7 @@ class _Session:
         self.tls: TlsFacts | None = None
         self.requests = 0
         self.timeouts = 0
+        self.too_large = 0
         self.dead: Outcome | None = None
 
     async def connect(self) -> tuple[Outcome, str | None]:
@@ -87,6 +89,10 @@ class _Session:
             self.timeouts += 1
             if self.timeouts >= MAX_TIMEOUTS:
                 self.dead = Outcome.TIMEOUT
+        elif obs.outcome is Outcome.TOO_LARGE:
+            self.too_large += 1
+            if self.too_large >= MAX_TOO_LARGE:
+                self.dead = Outcome.TOO_LARGE
         return obs
 
     def close(self) -> None:

@@ -109,7 +109,8 @@ async def scan_targets(
     ssl_ctx = make_ssl_context()
     bucket = TokenBucket(settings.rate) if settings.rate else None
     hosts = HostLimiter(settings.per_host)
-    results: asyncio.Queue[tuple[int, TargetResult] | None] = asyncio.Queue(maxsize=settings.concurrency * 2)
+    # Small: finished results hold their bodies; when the consumer falls behind, probes wait instead of memory growing.
+    results: asyncio.Queue[tuple[int, TargetResult] | None] = asyncio.Queue(maxsize=64)
     lag = LoopLag()
 
     async def worker() -> None:

@@ -58,6 +58,10 @@ async def run_rounds(
     `assess` (or `send`)."""
     plan = ruleset.first(port)
     matches = await _identify(plan, send, observations, stopped)
+    if not matches and stopped():
+        # The target stopped answering mid-round (timeouts, oversized answers): judge the port's rules on what
+        # did come back, as a full round would have.
+        matches = match_all(ruleset.rules_for_port(port), observations)
     if (
         not matches
         and plan is not ruleset.fallback()
