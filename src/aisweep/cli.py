@@ -252,6 +252,7 @@ def load_imports(kind: str, files: list[str], ports: tuple[int, ...]) -> PairTab
                 table.add(address, p)
     if not len(table):
         raise AisweepError(f"no open TCP ports found in {', '.join(files)}")
+    table.freeze()  # once, here: workers receive the packed arrays
     return table
 
 

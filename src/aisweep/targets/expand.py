@@ -84,27 +84,45 @@ class _Segment:
 
 
 class PairTable:
-    """Explicit (address, port) targets, packed (about 10 bytes each) and de-duplicated: imported candidates."""
+    """Explicit (address, port) targets, packed (8 bytes each for IPv4) and de-duplicated: imported candidates.
+
+    `by_version` sorts and de-duplicates once (`freeze`, in the parent) and keeps the packed arrays, so the copy each
+    worker receives is compact and a million imported targets cost megabytes, not hundreds of them."""
 
     def __init__(self) -> None:
-        self._keys: dict[int, list[int]] = {4: [], 6: []}
+        self._v4: array[int] = array("Q")
+        self._v6: list[int] = []
+        self._frozen: dict[int, tuple[array[int] | list[int], array[int]]] | None = None
 
     def add(self, address: str, port: int) -> None:
         ip = ipaddress.ip_address(address)
-        self._keys[ip.version].append((int(ip) << 16) | port)
+        key = (int(ip) << 16) | port
+        if ip.version == 4:
+            self._v4.append(key)
+        else:
+            self._v6.append(key)
+        self._frozen = None
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._keys.values())
+        if self._frozen is not None:
+            return sum(len(ports) for _, ports in self._frozen.values())
+        return len(self._v4) + len(self._v6)
+
+    def freeze(self) -> None:
+        """Sort and de-duplicate into the packed form the target space reads (the raw keys are dropped)."""
+        if self._frozen is not None:
+            return
+        frozen: dict[int, tuple[array[int] | list[int], array[int]]] = {}
+        v4 = array("Q", sorted(set(self._v4)))
+        frozen[4] = (array("L", (k >> 16 for k in v4)), array("H", (k & 0xFFFF for k in v4)))
+        v6 = sorted(set(self._v6))
+        frozen[6] = ([k >> 16 for k in v6], array("H", (k & 0xFFFF for k in v6)))
+        self._v4, self._v6, self._frozen = array("Q"), [], frozen
 
     def by_version(self) -> dict[int, tuple[array[int] | list[int], array[int]]]:
-        out: dict[int, tuple[array[int] | list[int], array[int]]] = {}
-        for version, keys in self._keys.items():
-            unique = sorted(set(keys))
-            addresses: array[int] | list[int] = (
-                array("L", (k >> 16 for k in unique)) if version == 4 else [k >> 16 for k in unique]
-            )
-            out[version] = (addresses, array("H", (k & 0xFFFF for k in unique)))
-        return out
+        self.freeze()
+        assert self._frozen is not None
+        return self._frozen
 
 
 @dataclass(frozen=True, slots=True)
