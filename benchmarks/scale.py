@@ -91,10 +91,11 @@ def wrk_rate(network: ScaleNetwork, seconds: int) -> dict[str, float] | None:
 
 def accuracy(network: ScaleNetwork, db: Path) -> dict[str, object]:
     found: dict[tuple[str, int], dict[str, object]] = {}
-    with sqlite3.connect(db) as conn:
-        for (text,) in conn.execute("SELECT record FROM services"):
-            r = json.loads(text)
-            found[(r["target"]["host"], r["target"]["port"])] = r
+    with sqlite3.connect(db) as conn:  # columns, not the JSON records: a million records would not fit in memory
+        for host, port, product, version, tier in conn.execute(
+            "SELECT host, port, product, version, auth_tier FROM services"
+        ):
+            found[(host, port)] = {"product": product, "version": version, "auth": {"tier": tier}}
     tp = fp = fn = 0
     version_ok = version_total = auth_ok = auth_total = 0
     by_behaviour: Counter[str] = Counter()
