@@ -228,3 +228,39 @@ def test_a_version_2_database_is_migrated_and_keeps_its_observations(tmp_path: P
     (rows,) = observations_by_service(again, run).values()
     assert rows[0]["body"] == b"Ollama is running"
     again.close()
+
+
+def test_the_generic_insert_path_stores_what_the_sqlite_path_stores(tmp_path: Path) -> None:
+    """PostgreSQL takes the SQLAlchemy path; run it on SQLite (same statements, other dialect) and compare rows."""
+    from aisweep.runner import BodyDedupe
+
+    def fill(store: Store) -> str:
+        run = store.start_run("scan", ["127.0.0.1"], {})
+        dedupe = BodyDedupe()
+        for host in ("127.0.0.1", "127.0.0.2"):
+            record = json.loads(json.dumps({k: v for k, v in RECORD.items() if k != "observations"}))
+            record["target"]["host"] = host
+            obs = {k: v for k, v in RECORD["observations"][0].items() if k != "body_b64"}  # type: ignore[index]
+            obs["body"] = b"Ollama is running"
+            record["observations"] = [obs]
+            dedupe.apply(record)
+            assert store.add_service(run, record) is not None
+        assert store.add_service(run, record) is None  # the unique (run, host, port) holds on both paths
+        store.close()
+        return run
+
+    fast, generic = Store(str(tmp_path / "f.db")), Store(str(tmp_path / "g.db"))
+    generic._add_sqlite = generic._add_generic  # type: ignore[method-assign]
+    fill(fast), fill(generic)
+    tables = {
+        "services": "host, port, product, auth_tier",
+        "findings": "service_id, finding_id, severity, evidence",
+        "observations": "service_id, method, path, status, headers, body, body_sha",
+        "bodies": "sha256, body",
+    }
+    for name in ("f.db", "g.db"):
+        with sqlite3.connect(tmp_path / name) as db:
+            got = {t: db.execute(f"SELECT {cols} FROM {t} ORDER BY 1, 2").fetchall() for t, cols in tables.items()}
+        if name == "f.db":
+            want = got
+    assert got == want and len(want["observations"]) == 2 and len(want["bodies"]) == 1

@@ -33,14 +33,28 @@ _SQLITE_SERVICE = (
     " auth_tier, confidence, record) VALUES (:run_id, :position, :host, :port, :scheme, :hostname, :product,"
     " :version, :version_confidence, :auth_tier, :confidence, :record) ON CONFLICT (run_id, host, port) DO NOTHING"
 )
-_SQLITE_FINDING = (
-    "INSERT INTO findings (run_id, service_id, finding_id, severity, control, title, evidence, remediation,"
-    " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Column order of the finding and observation rows built in `add_service` (after run_id, service_id is inserted).
+_FINDING_COLUMNS = ("finding_id", "severity", "control", "title", "evidence", "remediation", "fingerprint")
+_OBSERVATION_COLUMNS = (
+    "method",
+    "path",
+    "outcome",
+    "status",
+    "headers",
+    "body",
+    "truncated",
+    "elapsed_ms",
+    "body_sha",
 )
-_SQLITE_OBSERVATION = (
-    "INSERT INTO observations (run_id, service_id, method, path, outcome, status, headers, body, truncated,"
-    " elapsed_ms, body_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+
+
+def _sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
+    names = ("run_id", "service_id", *columns)
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
+_SQLITE_FINDING = _sqlite_insert("findings", _FINDING_COLUMNS)
+_SQLITE_OBSERVATION = _sqlite_insert("observations", _OBSERVATION_COLUMNS)
 _SQLITE_BODY = "INSERT INTO bodies (sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING"
 _COMMIT_SECONDS = 1.0
 _COMMIT_ROWS = 500
@@ -245,30 +259,13 @@ class Store:
             return None
         service_id = int(result.inserted_primary_key[0])
         if finding_rows:
-            names = ("run_id", "finding_id", "severity", "control", "title", "evidence", "remediation", "fingerprint")
-            conn.execute(
-                findings.insert(), [dict(zip(names, r, strict=True), service_id=service_id) for r in finding_rows]
-            )
+            conn.execute(findings.insert(), _rows(("run_id", *_FINDING_COLUMNS), finding_rows, service_id))
         for sha, body in body_rows:
             conn.execute(
                 self._insert(bodies).values(sha256=sha, body=body).on_conflict_do_nothing(index_elements=["sha256"])
             )
         if obs_rows:
-            names_o = (
-                "run_id",
-                "method",
-                "path",
-                "outcome",
-                "status",
-                "headers",
-                "body",
-                "truncated",
-                "elapsed_ms",
-                "body_sha",
-            )
-            conn.execute(
-                observations.insert(), [dict(zip(names_o, r, strict=True), service_id=service_id) for r in obs_rows]
-            )
+            conn.execute(observations.insert(), _rows(("run_id", *_OBSERVATION_COLUMNS), obs_rows, service_id))
         return service_id
 
     def update_counters(self, run_id: str, counters: dict[str, Any]) -> None:
@@ -339,6 +336,10 @@ class Store:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(tbl).where(tbl.c.run_id == run_id)).scalar() or 0
             )
+
+
+def _rows(names: tuple[str, ...], rows: list[tuple[Any, ...]], service_id: int) -> list[dict[str, Any]]:
+    return [dict(zip(names, r, strict=True), service_id=service_id) for r in rows]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
