@@ -11,7 +11,6 @@ findings (ids and evidence) and credentials.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import json
 import pstats
@@ -23,25 +22,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from aisweep.assess import conclude  # noqa: E402
-from aisweep.models import Level, Observation, Request, Target  # noqa: E402
+from aisweep.models import Level  # noqa: E402
 from aisweep.rules.loader import load_rules  # noqa: E402
 from aisweep.rules.plan import RuleSet  # noqa: E402
-from aisweep.rules.rounds import ASSESS_BYTES, run_rounds  # noqa: E402
-from aisweep.rules.samples import Sample, load_samples, sample_port  # noqa: E402
+from aisweep.rules.samples import Sample, load_samples, run_sample, sample_port  # noqa: E402
 
 
 def replay_one(sample: Sample, ruleset: RuleSet, port: int) -> tuple[dict[str, Any] | None, int]:
-    observations: dict[str, Observation] = {}
-
-    async def send(request: Request) -> Observation:
-        return sample.observation(request, ruleset.byte_caps.get(request.key))
-
-    async def assess(request: Request) -> Observation:
-        return sample.observation(request, ruleset.byte_caps.get(request.key, ASSESS_BYTES))
-
-    matches = asyncio.run(run_rounds(ruleset, port, send, observations, assess=assess))
-    service = conclude(Target("127.0.0.1", port, origin="sample"), "http", matches, observations, None, Level.SAFE)
+    service, observations = run_sample(sample, ruleset, port)
     if service is None:
         return None, len(observations)
     record = service.to_record()

@@ -3,15 +3,12 @@ widening asks the products an answer names before a bounded number of others."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from aisweep.models import Level, Observation, Request
+from aisweep.models import Level
 from aisweep.rules.loader import load_rules
 from aisweep.rules.plan import RuleSet
-from aisweep.rules.rounds import run_rounds
-from aisweep.rules.samples import Sample, load_samples, sample_port
+from aisweep.rules.samples import Sample, load_samples, run_sample, sample_port
 
 
 @pytest.fixture(scope="module")
@@ -24,18 +21,8 @@ def sample(name: str) -> Sample:
 
 
 def replay(s: Sample, ruleset: RuleSet, port: int, widen: int | None = 16) -> tuple[str | None, list[str]]:
-    observations: dict[str, Observation] = {}
-    sent: list[str] = []
-
-    async def send(request: Request) -> Observation:
-        sent.append(request.key)
-        return s.observation(request, ruleset.byte_caps.get(request.key))
-
-    matches = asyncio.run(run_rounds(ruleset, port, send, observations, widen=widen))
-    from aisweep.rules.identify import resolve
-
-    winner, _ = resolve(matches)
-    return (winner.rule.id if winner else None), sent
+    service, observations = run_sample(s, ruleset, port, widen=widen)
+    return (service.product if service else None), list(observations)
 
 
 def test_round_one_orders_shared_probes_first_and_knows_when_each_rule_is_complete(ruleset: RuleSet) -> None:

@@ -17,7 +17,7 @@ from aisweep.errors import RuleError
 from aisweep.models import Level, Observation, Outcome, Request, Service, Target
 from aisweep.rules.model import Rule
 from aisweep.rules.plan import RuleSet
-from aisweep.rules.rounds import ASSESS_BYTES, run_rounds
+from aisweep.rules.rounds import ASSESS_BYTES, WIDEN, run_rounds
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
 
@@ -129,10 +129,11 @@ def sample_port(sample: Sample, rules: list[Rule]) -> int:
     return 8080
 
 
-def replay(sample: Sample, rules: list[Rule], level: Level = Level.SAFE, port: int | None = None) -> Service | None:
-    """Run the planner's rounds against the sample as if it were the server, and conclude."""
-    ruleset = RuleSet(rules, level)
-    port = port or sample_port(sample, rules)
+def run_sample(
+    sample: Sample, ruleset: RuleSet, port: int, level: Level = Level.SAFE, widen: int | None = WIDEN
+) -> tuple[Service | None, dict[str, Observation]]:
+    """Run the planner's rounds against the sample as if it were the server, and conclude. Also returns the
+    observations, in the order the requests were sent."""
     observations: dict[str, Observation] = {}
 
     async def send(request: Request) -> Observation:
@@ -141,8 +142,14 @@ def replay(sample: Sample, rules: list[Rule], level: Level = Level.SAFE, port: i
     async def assess(request: Request) -> Observation:
         return sample.observation(request, ruleset.byte_caps.get(request.key, ASSESS_BYTES))
 
-    matches = asyncio.run(run_rounds(ruleset, port, send, observations, assess=assess))
-    return conclude(Target("127.0.0.1", port, origin="sample"), "http", matches, observations, None, level)
+    matches = asyncio.run(run_rounds(ruleset, port, send, observations, assess=assess, widen=widen))
+    target = Target("127.0.0.1", port, origin="sample")
+    return conclude(target, "http", matches, observations, None, level), observations
+
+
+def replay(sample: Sample, rules: list[Rule], level: Level = Level.SAFE, port: int | None = None) -> Service | None:
+    """`run_sample` with the sample's own port and a rule set built from `rules`."""
+    return run_sample(sample, RuleSet(rules, level), port or sample_port(sample, rules), level)[0]
 
 
 def check_sample(sample: Sample, rules: list[Rule]) -> list[str]:
