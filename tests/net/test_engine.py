@@ -267,3 +267,38 @@ async def test_bodies_and_posts_refused_at_safe_level() -> None:
     with pytest.raises(ValueError, match="refusing POST"):
         await session.send(Request("POST", "/mcp", body=b"{}"), False)
     assert not Request("POST", "/x").safe and Request("OPTIONS", "/x").safe
+
+
+async def test_a_target_answering_every_probe_oversized_is_given_up_after_two() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await read_request(reader):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + b"echo-server " + b"x" * 299988)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port, max_body=64 * 1024)
+    too_large = [o for o in result.observations if o.outcome is Outcome.TOO_LARGE]
+    assert len(too_large) == 2 and result.requests_sent == 2  # then the target is given up, like a silent one
+    assert all(len(o.body) == 64 * 1024 and o.truncated for o in too_large)
+
+
+async def test_loop_lag_reports_a_blocked_loop_and_recovers() -> None:
+    import time
+
+    from aisweep.net.scheduler import LoopLag
+
+    lag = LoopLag(interval=0.01, limit=0.05)
+    await asyncio.sleep(0.05)
+    assert not lag.busy
+    for _ in range(3):  # the loop is held up: timers run late
+        time.sleep(0.2)
+        await asyncio.sleep(0)
+    assert lag.busy
+    await asyncio.wait_for(lag.wait(), timeout=5)  # returns once timers run on time again
+    assert not lag.busy
+    lag.close()
