@@ -1,8 +1,8 @@
 """The request planner: which distinct requests to send to a port, merged across rules, in rounds.
 
 Round 1 holds the identify-stage probes of every rule that lists the port (and of any-port rules); a port no rule
-lists gets every rule's identify probes. Round 1 is sent one request at a time, the requests most rules share first,
-and each rule is matched as soon as the last of its identify probes has an answer: the round stops at the first
+lists gets every rule's identify probes. Round 1 is sent one request at a time, the rules needing the fewest requests
+first, and each rule is matched as soon as the last of its identify probes has an answer: the round stops at the first
 specific (non-generic) product that matches, so a crowded port costs a few requests, not all of them. Each later
 round adds what the surviving candidates need: their assess-stage probes and the identify probes of rules that
 override them (look-alikes that must be told apart). Identical requests are sent once per target.
@@ -84,11 +84,11 @@ class RuleSet:
             for req in sorted(todo, key=lambda r: -shared[r.key]):
                 ordered.append(by_key[req.key])
                 done.add(req.key)
-        return self._completion(ordered, pool, set())
+        return self._completion(ordered, pool)
 
-    def _completion(self, ordered: Sequence[Request], pool: Sequence[Rule], before: AbstractSet[str]) -> Round:
-        """`ordered` with, at each step, the rules of `pool` whose identify probes are then all answered (those
-        complete from `before`, the keys already answered, count at the first step)."""
+    def _completion(self, ordered: Sequence[Request], pool: Sequence[Rule]) -> Round:
+        """`ordered` with, at each step, the rules of `pool` whose identify probes are then all answered (a rule
+        whose probes were all answered before the round counts at its first step)."""
         position = {req.key: i for i, req in enumerate(ordered)}
         completes: list[list[Rule]] = [[] for _ in ordered]
         for r in pool:
@@ -117,7 +117,7 @@ class RuleSet:
         requests = _dedupe([*first, *(rest if budget is None else rest[:budget])])
         sent = set(observations) | {r.key for r in requests}
         pool = [r for r in self.rules if self.identify_keys[r.id] and self.identify_keys[r.id] <= sent]
-        return self._completion(requests, pool, set(observations))
+        return self._completion(requests, pool)
 
     def rules_for_port(self, port: int) -> list[Rule]:
         specific = self._by_port.get(port)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aisweep.checks.probes import assessment_requests
+from aisweep.checks.probes import ROOT, assessment_requests
 from aisweep.models import Observation, Request
 from aisweep.rules.identify import Match, match_all, match_rule, resolve
 from aisweep.rules.plan import Round, RuleSet
@@ -71,9 +71,8 @@ async def run_rounds(
         # HTTP answers but nothing of this port's products: a product on another product's port (or on an
         # unusual one). Ask what the products named in the answers ask first, then up to `widen` of what every
         # rule asks, in the same stop-at-the-first-match order.
-        root = ruleset.fallback().requests[0]  # GET /, where most products name themselves
-        if root.key not in observations and len(observations) < MAX_REQUESTS:
-            observations[root.key] = await send(root)
+        if ROOT.key not in observations and len(observations) < MAX_REQUESTS:
+            observations[ROOT.key] = await send(ROOT)  # GET /: where most products name themselves
         matches = await _identify(ruleset.widening(observations, widen), send, observations, stopped)
     for _ in range(MAX_ROUNDS - 1):
         queue = ruleset.next_round([m.rule for m in matches], observations.keys())
