@@ -240,7 +240,10 @@ def serve_scale(network: ScaleNetwork, ready: Path | None = None, processes: int
             code = 0
             try:
                 _run_one(network, marks / f"ready-{i}")
-            except BaseException:  # a child must exit, whatever happened
+            except BaseException:  # a child must exit, whatever happened; say why first
+                import traceback
+
+                traceback.print_exc()
                 code = 1
             os._exit(code)
         children.append(pid)
