@@ -176,3 +176,11 @@ def test_scan_rejects_a_bad_widen_value(tmp_path: Path) -> None:
     result = runner.invoke(app, ["scan", "127.0.0.1", "-p", "9", "--widen", "some", "--db", str(tmp_path / "x.db")])
     assert result.exit_code != 0
     assert "--widen takes a number or 'all'" in result.output
+
+
+def test_scan_rejects_a_negative_host_timeout(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["scan", "127.0.0.1", "-p", "9", "--host-timeout", "-5", "--db", str(tmp_path / "x.db")]
+    )
+    assert result.exit_code == 2
+    assert "--host-timeout must be 0 (no limit) or a number of seconds" in result.output

@@ -21,6 +21,7 @@ from aisweep import __version__
 from aisweep.advisories.cli import app as advisories_app
 from aisweep.errors import AisweepError
 from aisweep.models import Level, Severity
+from aisweep.net.probe import HOST_TIMEOUT
 from aisweep.output import JsonArraySink, JsonlSink, TableSink
 from aisweep.report.cli import diff_command, report_command
 from aisweep.rules.rounds import WIDEN
@@ -266,12 +267,23 @@ def print_summary(console: Console, run_id: str, stats: ScanStats, summary: _Sto
     )
     if outcomes:
         console.print(f"outcomes: {outcomes}")
+    if stats.budget_spent:
+        console.print(
+            f"{stats.budget_spent:,} targets ran out of their time budget (--host-timeout) and were concluded on "
+            "what they had answered"
+        )
     if summary.products:
         console.print("products: " + ", ".join(f"{p} {n}" for p, n in summary.products.most_common()))
     if summary.severities:
         order = sorted(summary.severities, key=lambda s: -Severity(s).rank)
         console.print("findings: " + ", ".join(f"{s} {summary.severities[s]}" for s in order))
     console.print(f"run [bold]{run_id}[/bold] stored in {db}")
+
+
+def _parse_host_timeout(value: float) -> float | None:
+    if value < 0 or value != value:  # NaN
+        raise AisweepError(f"--host-timeout must be 0 (no limit) or a number of seconds, not {value}")
+    return value or None
 
 
 def _fail(exc: AisweepError) -> typer.Exit:
@@ -315,6 +327,13 @@ def scan(
             "identify probes of other products to send (a number, or 'all').",
         ),
     ] = str(WIDEN),
+    host_timeout: Annotated[
+        float,
+        typer.Option(
+            help="Seconds one target may take in all; past it nothing more is sent and the target is concluded on "
+            "what it answered (0: no limit).",
+        ),
+    ] = HOST_TIMEOUT,
     fail_on: Annotated[Severity | None, typer.Option(help="Exit 1 if a finding is at or above this.")] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar or summary.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="More detail in the summary.")] = False,
@@ -351,6 +370,7 @@ def scan(
             read_timeout=max(timeout, 1.0) * 2,
             max_body=max_body,
             widen=_parse_widen(widen),
+            host_timeout=_parse_host_timeout(host_timeout),
             workers=workers,
             seed=seed,
             rule_dirs=tuple(rules or ()),

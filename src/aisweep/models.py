@@ -351,3 +351,4 @@ class TargetResult:
     observations: list[Observation] = field(default_factory=list)
     requests_sent: int = 0
     error: str | None = None
+    budget_spent: bool = False  # the host's time budget ran out: concluded on what came back before it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import multiprocessing as mp
 import os
@@ -22,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from aisweep.advisories.database import load_database
 from aisweep.checks.probes import CATCHALL_PATH
 from aisweep.checks.secrets import may_need_redaction, redact_body, redact_headers
 from aisweep.errors import AisweepError
 from aisweep.models import Finding, Level, Observation, Outcome, Service, Target, TargetResult
 from aisweep.net.http import ClientConfig
-from aisweep.net.probe import ProbeSettings
+from aisweep.net.probe import HOST_TIMEOUT, ProbeSettings
 from aisweep.net.scheduler import SchedulerSettings, scan_targets
 from aisweep.rules.loader import load_rules
 from aisweep.rules.plan import RuleSet
@@ -52,6 +54,7 @@ class ScanSettings:
     read_timeout: float = 10.0
     max_body: int = 1024 * 1024
     widen: int | None = WIDEN  # identify probes of other products for an answer nothing on its port matched
+    host_timeout: float | None = HOST_TIMEOUT  # seconds one target may take in all (None: no limit)
     workers: int | None = None  # None: one per core for large scans, in-process for small ones
     seed: int | None = None
     rule_dirs: tuple[Path, ...] = ()
@@ -72,6 +75,7 @@ class ScanSettings:
             read_timeout=float(d.get("read_timeout", 10.0)),
             max_body=int(d.get("max_body", 1024 * 1024)),
             widen=d.get("widen", WIDEN),
+            host_timeout=d.get("host_timeout", HOST_TIMEOUT),
             workers=d.get("workers"),
             seed=d.get("seed"),
             rule_dirs=tuple(Path(p) for p in d.get("rule_dirs", ())),
@@ -92,6 +96,7 @@ class ScanSettings:
             "read_timeout": self.read_timeout,
             "max_body": self.max_body,
             "widen": self.widen,
+            "host_timeout": self.host_timeout,
             "workers": self.workers,
             "seed": self.seed,
             "rule_dirs": [str(d) for d in self.rule_dirs],
@@ -122,6 +127,7 @@ class ScanStats:
     interrupted: bool = False
     elapsed_before: float = 0.0  # time spent before a resume
     suppressed: int = 0  # findings removed by the ignore file
+    budget_spent: int = 0  # targets concluded early because their time budget (--host-timeout) ran out
 
     def merge(self, delta: dict[str, int]) -> None:
         for key, value in delta.items():
@@ -133,6 +139,8 @@ class ScanStats:
                 self.requests += value
             elif key == "suppressed":
                 self.suppressed += value
+            elif key == "budget_spent":
+                self.budget_spent += value
             elif key.startswith("unidentified:"):
                 self.unidentified_by_port[key.split(":", 1)[1]] += value
             else:
@@ -153,6 +161,8 @@ class ScanStats:
             outcomes=Counter(data.get("outcomes", {})),
             unidentified_by_port=Counter(data.get("unidentified_by_port", {})),
             elapsed_before=float(data.get("elapsed_s", 0.0)),
+            suppressed=int(data.get("suppressed", 0)),
+            budget_spent=int(data.get("budget_spent", 0)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +174,7 @@ class ScanStats:
             "outcomes": dict(self.outcomes),
             "unidentified_by_port": dict(self.unidentified_by_port),
             "suppressed": self.suppressed,
+            "budget_spent": self.budget_spent,
             "elapsed_s": round(self.elapsed, 3),
             "interrupted": self.interrupted,
         }
@@ -302,10 +313,36 @@ def _quiet_network_noise(loop: asyncio.AbstractEventLoop, context: dict[str, Any
     loop.default_exception_handler(context)
 
 
+@contextlib.contextmanager
+def long_lived_heap() -> Iterator[None]:
+    """Collect garbage rarely and never walk what lives for the whole scan.
+
+    A scan allocates millions of short-lived objects (observations, parsed JSON, records) while the rules and the
+    advisory database live throughout; with the default thresholds the cyclic collector kept re-walking the latter
+    and took ~25% of a worker's CPU. The frozen objects are never collected, the young generation is collected every
+    10,000 allocations instead of 700 (memory measured unchanged), and both are undone on exit."""
+    old = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
 async def _drive(job: _WorkerJob, emit: Emit) -> None:
     asyncio.get_running_loop().set_exception_handler(_quiet_network_noise)
     s = job.settings
     ruleset = RuleSet(load_rules(s.rule_dirs), s.level)
+    load_database()  # loaded before the heap is frozen, with the rules
+    with long_lived_heap():
+        await _scan_shard(job, emit, ruleset)
+
+
+async def _scan_shard(job: _WorkerJob, emit: Emit, ruleset: RuleSet) -> None:
+    s = job.settings
     space = TargetSpace(job.specs, s.ports, exclusions=job.exclusions, seed=job.seed, origin=s.origin, pairs=job.pairs)
     excluded = [0]
     sched = SchedulerSettings(
@@ -316,6 +353,7 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
             ClientConfig(connect_timeout=s.connect_timeout, read_timeout=s.read_timeout, max_body=s.max_body),
             s.level,
             s.widen,
+            s.host_timeout,
         ),
     )
     records: list[dict[str, Any]] = []
@@ -333,6 +371,8 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
         counts["done"] += 1
         counts[result.outcome.value] += 1
         counts["requests"] += result.requests_sent
+        if result.budget_spent:
+            counts["budget_spent"] += 1
         record = result_record(position, result)
         if record is not None:
             dedupe.apply(record)
@@ -457,38 +497,42 @@ def run_scan(
             p.start()
     running = count
     errors: list[str] = []
-    try:
-        while running:
-            try:
-                kind, _index, payload, counts = messages.get(timeout=0.25)
-            except queue.Empty:
-                if procs and not any(p.is_alive() for p in procs):
-                    # Workers died without saying so (killed); keep what we have.
-                    with contextlib.suppress(queue.Empty):
-                        while True:
-                            kind, _index, payload, counts = messages.get_nowait()
-                            _consume(kind, payload, counts, sinks, stats, errors)
-                            if kind == "batch" and checkpoints is not None:
-                                checkpoints.checkpoint(_index, counts[1], stats)
-                    break
+    # The parent unpickles and stores every record: the same garbage profile as a worker's (in-process, the worker
+    # thread's own setting covers the process).
+    heap = long_lived_heap() if procs else contextlib.nullcontext()
+    with heap:
+        try:
+            while running:
+                try:
+                    kind, _index, payload, counts = messages.get(timeout=0.25)
+                except queue.Empty:
+                    if procs and not any(p.is_alive() for p in procs):
+                        # Workers died without saying so (killed); keep what we have.
+                        with contextlib.suppress(queue.Empty):
+                            while True:
+                                kind, _index, payload, counts = messages.get_nowait()
+                                _consume(kind, payload, counts, sinks, stats, errors)
+                                if kind == "batch" and checkpoints is not None:
+                                    checkpoints.checkpoint(_index, counts[1], stats)
+                        break
+                    if on_progress:
+                        on_progress(stats)
+                    continue
+                if kind in ("done", "error"):
+                    running -= 1
+                _consume(kind, payload, counts, sinks, stats, errors)
+                if kind == "batch" and checkpoints is not None:
+                    checkpoints.checkpoint(_index, counts[1], stats)
                 if on_progress:
                     on_progress(stats)
-                continue
-            if kind in ("done", "error"):
-                running -= 1
-            _consume(kind, payload, counts, sinks, stats, errors)
-            if kind == "batch" and checkpoints is not None:
-                checkpoints.checkpoint(_index, counts[1], stats)
-            if on_progress:
-                on_progress(stats)
-    except KeyboardInterrupt:
-        stats.interrupted = True
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=5)
+        except KeyboardInterrupt:
+            stats.interrupted = True
+        finally:
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(timeout=5)
     if errors and not stats.interrupted:
         raise AisweepError("a scan worker failed: " + "; ".join(errors))
     return stats

@@ -302,3 +302,35 @@ async def test_loop_lag_reports_a_blocked_loop_and_recovers() -> None:
     await asyncio.wait_for(lag.wait(), timeout=5)  # returns once timers run on time again
     assert not lag.busy
     lag.close()
+
+
+async def test_a_host_answering_slowly_stops_at_its_time_budget_and_keeps_what_it_answered() -> None:
+    # Every answer comes 0.3 s late, inside the 1 s read timeout: only the host's time budget ends it.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request := await read_request(reader):
+            await asyncio.sleep(0.3)
+            writer.write(echo_response(request))
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        slow = ProbeSettings(ClientConfig(connect_timeout=1.0, read_timeout=1.0), host_timeout=1.0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        result = await probe_target(Target("127.0.0.1", port), ruleset(), slow, make_ssl_context())
+        took = loop.time() - started
+        unlimited = await probe_target(
+            Target("127.0.0.1", port),
+            ruleset(),
+            ProbeSettings(ClientConfig(1.0, 1.0), host_timeout=None),
+            make_ssl_context(),
+        )
+    assert result.budget_spent and not unlimited.budget_spent
+    assert took < 1.6  # the last request's read timeout is cut to what is left of the budget
+    assert 2 <= result.requests_sent < unlimited.requests_sent
+    assert result.service is not None and result.service.product == "echo"  # concluded on what came back
+    assert any(o.error == "not sent: the host's time budget is spent" for o in result.observations)

@@ -216,7 +216,13 @@ class HttpConnection(asyncio.Protocol):
             p.future.set_result(None)
 
     async def request(
-        self, req: Request, host_header: str, *, stream: bool = False, max_bytes: int | None = None
+        self,
+        req: Request,
+        host_header: str,
+        *,
+        stream: bool = False,
+        max_bytes: int | None = None,
+        timeout: float | None = None,
     ) -> Observation:
         if self.transport is None or self.closed:
             return Observation(req, Outcome.RESET, error="connection is closed")
@@ -227,7 +233,7 @@ class HttpConnection(asyncio.Protocol):
         p.sniff = bool(max_bytes)
         self._pending = p
         self.transport.write(self._head(req, host_header))
-        timer = self._loop.call_later(self.config.read_timeout, self._timed_out, p)
+        timer = self._loop.call_later(timeout or self.config.read_timeout, self._timed_out, p)
         await p.future
         timer.cancel()
         self._pending = None

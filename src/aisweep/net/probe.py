@@ -3,6 +3,7 @@ the planned requests over one keep-alive connection in rounds, identify, assess,
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from aisweep.targets.ports import TLS_FIRST_PORTS
 
 MAX_TIMEOUTS = 2
 MAX_TOO_LARGE = 2  # a target answering every probe with more than --max-body is given up like a silent one
+HOST_TIMEOUT = 60.0  # seconds one target may take in all (None: no limit); see ProbeSettings.host_timeout
 _GIVE_UP = (Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE)
 
 
@@ -28,6 +30,9 @@ class ProbeSettings:
     client: ClientConfig = field(default_factory=ClientConfig)
     level: Level = Level.SAFE
     widen: int | None = WIDEN
+    # A host answering every request just inside the read timeout would otherwise hold its slot for ~90 requests x
+    # the read timeout; past this budget nothing more is sent and the target is concluded on what came back.
+    host_timeout: float | None = HOST_TIMEOUT
 
 
 def _host_header(target: Target, scheme: str) -> str:
@@ -45,7 +50,14 @@ def _scheme_order(target: Target) -> tuple[str, ...]:
 class _Session:
     """The connection state for one target: reconnects when the server closes between requests."""
 
-    def __init__(self, target: Target, scheme: str, settings: ProbeSettings, ctx: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        scheme: str,
+        settings: ProbeSettings,
+        ctx: ssl.SSLContext | None,
+        deadline: float | None = None,
+    ) -> None:
         self.target = target
         self.scheme = scheme
         self.settings = settings
@@ -56,6 +68,8 @@ class _Session:
         self.timeouts = 0
         self.too_large = 0
         self.dead: Outcome | None = None
+        self.deadline = deadline  # loop time after which nothing more is sent (the host's time budget)
+        self.budget_spent = False
 
     async def connect(self) -> tuple[Outcome, str | None]:
         conn, outcome, error, tls = await open_connection(
@@ -75,6 +89,13 @@ class _Session:
             raise ValueError(f"refusing {request.method} {request.path} at --level safe")  # a rule/check bug
         if self.dead is not None:
             return Observation(request, self.dead, error="not sent: the target stopped answering")
+        read_timeout = None
+        if self.deadline is not None:
+            left = self.deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                self.dead, self.budget_spent = Outcome.TIMEOUT, True
+                return Observation(request, Outcome.TIMEOUT, error="not sent: the host's time budget is spent")
+            read_timeout = min(left, self.settings.client.read_timeout)
         if self.conn is None or self.conn.closed:
             outcome, error = await self.connect()
             if outcome is not Outcome.OK:
@@ -83,7 +104,7 @@ class _Session:
         assert self.conn is not None
         self.requests += 1
         obs = await self.conn.request(
-            request, _host_header(self.target, self.scheme), stream=stream, max_bytes=max_bytes
+            request, _host_header(self.target, self.scheme), stream=stream, max_bytes=max_bytes, timeout=read_timeout
         )
         if obs.outcome is Outcome.TIMEOUT:  # silent servers and tarpits alike
             self.timeouts += 1
@@ -105,8 +126,10 @@ async def _open_session(
 ) -> tuple[_Session | None, Observation | None, Outcome, str | None]:
     """Find the scheme that speaks HTTP on this port; returns the session and the first observation."""
     last_outcome, last_error = Outcome.REFUSED, None
+    budget = settings.host_timeout
+    deadline = asyncio.get_running_loop().time() + budget if budget else None
     for scheme in _scheme_order(target):
-        session = _Session(target, scheme, settings, ssl_ctx)
+        session = _Session(target, scheme, settings, ssl_ctx, deadline)
         outcome, error = await session.connect()
         if outcome is not Outcome.OK:
             last_outcome, last_error = outcome, error
@@ -166,6 +189,7 @@ async def probe_target(
         observations=list(observations.values()),
         requests_sent=session.requests,
         error=None if answered else first_obs.error,
+        budget_spent=session.budget_spent,
     )
     result.service = conclude(target, session.scheme, matches, observations, session.tls, settings.level)
     # --level handshake on an identified MCP server: run the MCP lifecycle (net/mcp.py: initialize,
