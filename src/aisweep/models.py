@@ -186,11 +186,12 @@ class Observation:
     _first_values: tuple[tuple[tuple[str, str], ...], dict[str, str]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # True when an HTTP status line and headers were received. Set once (status and outcome never change after the
+    # exchange): the checks ask it ~150 times per service.
+    answered: bool = field(default=False, init=False, repr=False, compare=False)
 
-    @property
-    def answered(self) -> bool:
-        """True when an HTTP status line and headers were received."""
-        return self.status is not None and self.outcome in (Outcome.OK, Outcome.TOO_LARGE)
+    def __post_init__(self) -> None:
+        self.answered = self.status is not None and self.outcome in (Outcome.OK, Outcome.TOO_LARGE)
 
     def _header_map(self) -> dict[str, str]:
         cached = self._first_values

@@ -318,13 +318,14 @@ def long_lived_heap() -> Iterator[None]:
     """Collect garbage rarely and never walk what lives for the whole scan.
 
     A scan allocates millions of short-lived objects (observations, parsed JSON, records) while the rules and the
-    advisory database live throughout; with the default thresholds the cyclic collector kept re-walking the latter
-    and took ~25% of a worker's CPU. The frozen objects are never collected, the young generation is collected every
-    10,000 allocations instead of 700 (memory measured unchanged), and both are undone on exit."""
+    advisory database live throughout. With the default thresholds the cyclic collector took ~25% of a worker's CPU;
+    at 10,000 young objects 7% (each collection still costs ~50 ms), at 50,000 under 1% (0.2 s of collections for
+    20,000 services, down from 2.5 s), with the same peak memory. The frozen objects are never collected; both
+    settings are undone on exit."""
     old = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, 20, 100)
+    gc.set_threshold(50_000, 50, 100)
     try:
         yield
     finally:

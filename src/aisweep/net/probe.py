@@ -3,8 +3,8 @@ the planned requests over one keep-alive connection in rounds, identify, assess,
 
 from __future__ import annotations
 
-import asyncio
 import ssl
+import time
 from dataclasses import dataclass, field
 
 from aisweep.assess import conclude
@@ -68,7 +68,8 @@ class _Session:
         self.timeouts = 0
         self.too_large = 0
         self.dead: Outcome | None = None
-        self.deadline = deadline  # loop time after which nothing more is sent (the host's time budget)
+        self.host_header = _host_header(target, scheme)
+        self.deadline = deadline  # time.monotonic() after which nothing more is sent (the host's time budget)
         self.budget_spent = False
 
     async def connect(self) -> tuple[Outcome, str | None]:
@@ -91,7 +92,7 @@ class _Session:
             return Observation(request, self.dead, error="not sent: the target stopped answering")
         read_timeout = None
         if self.deadline is not None:
-            left = self.deadline - asyncio.get_running_loop().time()
+            left = self.deadline - time.monotonic()
             if left <= 0:
                 self.dead, self.budget_spent = Outcome.TIMEOUT, True
                 return Observation(request, Outcome.TIMEOUT, error="not sent: the host's time budget is spent")
@@ -104,7 +105,7 @@ class _Session:
         assert self.conn is not None
         self.requests += 1
         obs = await self.conn.request(
-            request, _host_header(self.target, self.scheme), stream=stream, max_bytes=max_bytes, timeout=read_timeout
+            request, self.host_header, stream=stream, max_bytes=max_bytes, timeout=read_timeout
         )
         if obs.outcome is Outcome.TIMEOUT:  # silent servers and tarpits alike
             self.timeouts += 1
@@ -127,7 +128,7 @@ async def _open_session(
     """Find the scheme that speaks HTTP on this port; returns the session and the first observation."""
     last_outcome, last_error = Outcome.REFUSED, None
     budget = settings.host_timeout
-    deadline = asyncio.get_running_loop().time() + budget if budget else None
+    deadline = time.monotonic() + budget if budget else None
     for scheme in _scheme_order(target):
         session = _Session(target, scheme, settings, ssl_ctx, deadline)
         outcome, error = await session.connect()
