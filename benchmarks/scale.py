@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from aisweep.lab.scale import Mix, ScaleNetwork, only_loopback_here  # noqa: E402
+from aisweep.lab.scale import Mix, ScaleNetwork, ScaleService, only_loopback_here  # noqa: E402
 
 
 def in_namespace_or_reexec() -> None:
@@ -117,6 +117,21 @@ def accuracy(network: ScaleNetwork, db: Path) -> dict[str, object]:
     tp = fp = fn = 0
     version_ok = version_total = auth_ok = auth_total = 0
     by_behaviour: Counter[str] = Counter()
+    wrong: list[dict[str, object]] = []  # the first few errors, to say which samples and behaviours they were
+
+    def note(svc: ScaleService, want: object, got: object) -> None:
+        if len(wrong) < 20:
+            sample = str(svc.sample.path).split("samples/")[-1]
+            wrong.append(
+                {
+                    "address": f"{svc.address}:{svc.port}",
+                    "sample": sample,
+                    "behaviour": svc.behaviour,
+                    "want": want,
+                    "got": got,
+                }
+            )
+
     for svc in network:
         want = svc.sample.expect.get("product") if svc.behaviour in ("normal", "slow") else None
         got = found.pop((svc.address, svc.port), None)
@@ -125,9 +140,11 @@ def accuracy(network: ScaleNetwork, db: Path) -> dict[str, object]:
             banned = svc.sample.expect.get("not_product")  # a look-alike is only wrong as what it imitates
             if got is not None and svc.behaviour in ("normal", "slow") and (banned is None or got["product"] == banned):
                 fp += 1
+                note(svc, None, got["product"])
             continue
         if got is None:
             fn += 1
+            note(svc, want, None)
             continue
         if got["product"] == want:
             tp += 1
@@ -140,6 +157,7 @@ def accuracy(network: ScaleNetwork, db: Path) -> dict[str, object]:
         else:
             fp += 1
             fn += 1
+            note(svc, want, got["product"])
     fp += len(found)
     return {
         "product_precision": tp / (tp + fp) if tp + fp else 1.0,
@@ -150,6 +168,7 @@ def accuracy(network: ScaleNetwork, db: Path) -> dict[str, object]:
         "false_positives": fp,
         "false_negatives": fn,
         "behaviours": dict(by_behaviour),
+        "errors": wrong,
     }
 
 

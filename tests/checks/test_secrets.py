@@ -5,17 +5,27 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from aisweep.checks import secrets as secrets_module
 from aisweep.checks.detectors import base62_encode
 from aisweep.checks.secrets import (
+    BODY_SIGHTINGS,
+    TEXT_HINTS,
+    BoundedMemo,
+    SecretSighting,
     credential_records,
     find_secrets,
     may_need_redaction,
     redact_body,
     redact_secrets,
+    scan_observation,
     service_secrets,
 )
 from aisweep.models import Observation, Outcome, Request, Target, TargetResult
@@ -236,3 +246,176 @@ def test_service_secrets_scans_one_set_of_observations_once() -> None:
     assert service_secrets(clean) == ()
     same_content = [Observation(o.request, o.outcome, o.status, o.headers, o.body) for o in leaky]
     assert service_secrets(same_content) == first and service_secrets(same_content) is not first
+
+
+# --- memos: texts and bodies seen in earlier services ---------------------------------------------------------------
+
+
+@pytest.fixture
+def empty_memos() -> Iterator[None]:
+    TEXT_HINTS.clear()
+    BODY_SIGHTINGS.clear()
+    yield
+    TEXT_HINTS.clear()
+    BODY_SIGHTINGS.clear()
+
+
+def _new(text: str) -> str:
+    return (text + ".")[:-1]  # equal, another object
+
+
+def copied(observations: list[Observation]) -> list[Observation]:
+    """The same exchanges as new objects (bodies, header values), as another service sends them: memos must find
+    them by content."""
+    return [
+        Observation(o.request, o.outcome, o.status, tuple((k, _new(v)) for k, v in o.headers), bytes(bytearray(o.body)))
+        for o in observations
+    ]
+
+
+def leaky_observations() -> list[Observation]:
+    sample = litellm_with_leaks(planted_values())
+    return [sample.observation(Request("GET", p)) for p in ("/model/info", "/.env", "/health/readiness", "/")]
+
+
+def scanned_afresh(observations: list[Observation]) -> list[SecretSighting]:
+    """`find_secrets` with nothing remembered (the memos are emptied first)."""
+    TEXT_HINTS.clear()
+    BODY_SIGHTINGS.clear()
+    return find_secrets(copied(observations))
+
+
+def test_a_memo_hit_gives_what_a_miss_gives(empty_memos: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    observations = leaky_observations()
+    miss = find_secrets(observations)
+    assert len(miss) >= 5
+    miss_each = [sorted(scan_observation(o)) for o in observations]
+
+    # The next service sends the same texts: nothing is searched again, neither by the pre-filters nor for sightings.
+    def searched(*args: object, **kwargs: object) -> None:
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(secrets_module, "text_hints", searched)
+    monkeypatch.setattr(secrets_module, "worth_scanning_any", searched)
+    monkeypatch.setattr(secrets_module, "_body_sightings", searched)
+    again = copied(observations)
+    hit = find_secrets(again)
+    assert hit == miss
+    assert may_need_redaction([o.body for o in again], [h for o in again for h in o.headers])
+    monkeypatch.undo()
+    assert [sorted(scan_observation(o)) for o in copied(observations)] == miss_each
+    assert scanned_afresh(observations) == miss
+
+
+def test_a_text_changed_by_one_credential_is_not_served_a_stale_answer(empty_memos: None) -> None:
+    """Same length, same start, same everything but the credential: a memo keyed on anything coarser than the whole
+    text (length, prefix, a sample of it) answers these wrong."""
+    document = json.loads(recorded("chromadb-0.5.23-open", "GET", "/openapi.json").body)  # ~29 KB, nothing in it
+    key = "sk-proj-" + rand(64)
+    other = key[:-1] + ("A" if key[-1] != "A" else "B")  # the same key but for its last character
+
+    def serving(token: str) -> Observation:
+        body = json.dumps({**document, "x-settings": {"token": token}}).encode()
+        return Observation(Request("GET", "/openapi.json"), Outcome.OK, 200, (("x-api-token", token),), body)
+
+    clean = serving("xx" + key[2:])  # no literal: nothing to find
+    assert not find_secrets([clean]) and not may_need_redaction([clean.body], clean.headers)
+    for token in (key, other):
+        [found] = find_secrets([serving(token)])
+        assert found.sha256 == hashlib.sha256(token.encode()).hexdigest()
+        assert found.locations == ["GET /openapi.json header x-api-token", 'GET /openapi.json $["x-settings"].token']
+        leaky = serving(token)
+        assert may_need_redaction([leaky.body], []) and may_need_redaction([clean.body], leaky.headers)
+        assert token.encode() not in redact_body(leaky.body)
+    # and back: the clean text is still clean, alone and next to a leak
+    assert not find_secrets([serving("xx" + key[2:])]) and not may_need_redaction([clean.body], clean.headers)
+    assert may_need_redaction([clean.body, serving(key).body], [])
+
+
+def test_bodies_that_decode_alike_are_told_apart(empty_memos: None) -> None:
+    """A body with U+FFFD and the same body with an invalid byte in its place decode to the same text, but only the
+    first parses as JSON (its credential has a JSON path): sightings are remembered by the bytes, not the text."""
+    key = rand(32, HEX)
+    valid = json.dumps({"azure": {"api_key": key, "note": "\ufffd"}}, ensure_ascii=False).encode()
+    invalid = valid.replace("\ufffd".encode(), b"\xff")
+    assert valid.decode("utf-8", "replace") == invalid.decode("utf-8", "replace")
+    at = [Observation(Request("GET", "/a"), Outcome.OK, 200, (), body) for body in (valid, invalid)]
+    [first] = find_secrets(at[:1])
+    [second] = find_secrets(at[1:])
+    assert first.locations == ["GET /a $.azure.api_key"] and second.locations == ["GET /a"]
+    assert [scanned_afresh(at[:1]), scanned_afresh(at[1:])] == [[first], [second]]
+
+
+def test_a_stored_body_reassesses_alike_from_the_memo(empty_memos: None) -> None:
+    """A redacted body holds only a marker (here nothing else a pre-filter looks for): remembered as such."""
+    uri = f"postgres://app:{rand(18)}@db.internal"
+    stored = redact_body(json.dumps({"url": uri}).encode())
+    assert uri.encode() not in stored and not may_need_redaction([stored], [])
+    obs = Observation(Request("GET", "/"), Outcome.OK, 200, (), stored)
+    [miss] = find_secrets([obs])
+    assert miss.sha256 == hashlib.sha256(uri.encode()).hexdigest() and miss.locations == ["GET / $.url"]
+    assert find_secrets(copied([obs])) == [miss] == scanned_afresh([obs])
+
+
+def test_changing_returned_findings_cannot_change_what_is_remembered(empty_memos: None) -> None:
+    observations = leaky_observations()
+    first = find_secrets(observations)
+    expected = copy.deepcopy(first)
+    for s in first:
+        s.locations.append("GET /elsewhere")
+        s.locations.reverse()
+        s.prefix, s.type, s.sha256 = "XXXX", "x", "0" * 64
+    shared = service_secrets(copied(observations))
+    for s in shared:
+        s.locations.clear()
+    first.clear()
+    assert find_secrets(copied(observations)) == expected  # from the memos
+    assert all(isinstance(v, tuple) for v in map(BODY_SIGHTINGS.get, (o.body for o in observations)) if v)
+    assert scanned_afresh(observations) == expected
+
+
+def test_a_memo_forgets_the_least_recently_used_first() -> None:
+    memo: BoundedMemo[str, int] = BoundedMemo(entries=3, size=100, longest=40)
+    for i, text in enumerate("abc"):
+        memo.put(text * 10, i)
+    assert memo.get("a" * 10) == 0  # used: now the most recent
+    memo.put("d" * 10, 3)
+    assert memo.get("b" * 10) is None and [memo.get(t * 10) for t in "acd"] == [0, 2, 3]
+    memo.put("e" * 41, 4)  # too long to remember
+    assert memo.get("e" * 41) is None and len(memo) == 3 and memo.held == 30
+    memo.put("f" * 40, 5)  # a goes (4 entries)
+    memo.put("g" * 40, 6)  # c goes (4 entries)
+    assert [memo.get(t * 10) for t in "ac"] == [None, None] and len(memo) == 3 and memo.held == 90
+    memo.put("h" * 40, 7)  # d goes (4 entries), then f (130, then 120 characters)
+    assert [memo.get(t * n) for t, n in (("d", 10), ("f", 40), ("g", 40), ("h", 40))] == [None, None, 6, 7]
+    assert len(memo) == 2 and memo.held == 80
+
+
+def test_the_memos_stay_within_their_bounds(empty_memos: None) -> None:
+    """Fed far more than they hold: many large texts (over the characters bound), many small ones (over the
+    entries bound), texts over the longest remembered, and large bodies that pass the pre-filter."""
+    page = recorded("chromadb-0.5.23-open", "GET", "/openapi.json").body.decode()
+    large = [f"{i:04d} {page}{page}"[: 60 << 10] for i in range(350)]  # 350 x 57 KiB: 20 MB
+    assert not may_need_redaction([t.encode() for t in large], [])
+    small = [("x-request-id", f"{i:08d}") for i in range(TEXT_HINTS.entries + 500)]
+    assert not may_need_redaction([], small)
+    too_long = f"too long {page}" * 3
+    assert len(too_long) > TEXT_HINTS.longest and not may_need_redaction([too_long.encode()], [])
+    assert len(TEXT_HINTS) == TEXT_HINTS.entries  # full, and no fuller
+    held = [t for t in (*large, *(" ".join(h) for h in small), too_long) if TEXT_HINTS.get(t) is not None]
+    assert len(held) == len(TEXT_HINTS) and sum(map(len, held)) == TEXT_HINTS.held <= TEXT_HINTS.size
+    assert TEXT_HINTS.get(" ".join(small[-1])) == 0 and TEXT_HINTS.get(large[0]) is None
+    assert TEXT_HINTS.get(too_long) is None
+    TEXT_HINTS.clear()
+    for t in large:
+        may_need_redaction([t.encode()], [])
+    assert TEXT_HINTS.size - TEXT_HINTS.longest < TEXT_HINTS.held <= TEXT_HINTS.size < sum(map(len, large))
+    # bodies with sightings (a context word in each): at most BODY_SIGHTINGS' bounds of them are remembered
+    bodies = [json.dumps({"n": i, "model": "mistral", "pad": page[:20_000]}).encode() * 2 for i in range(200)]
+    assert BODY_SIGHTINGS.size < sum(map(len, bodies)) and max(map(len, bodies)) <= BODY_SIGHTINGS.longest
+    for body in bodies:
+        find_secrets([Observation(Request("GET", "/"), Outcome.OK, 200, (), body)])
+    kept = [b for b in bodies if BODY_SIGHTINGS.get(b) is not None]
+    assert kept and kept[-1] is bodies[-1] and BODY_SIGHTINGS.get(bodies[0]) is None
+    assert len(kept) == len(BODY_SIGHTINGS) <= BODY_SIGHTINGS.entries
+    assert sum(map(len, kept)) == BODY_SIGHTINGS.held <= BODY_SIGHTINGS.size

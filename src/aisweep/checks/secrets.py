@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
-from typing import Any, ClassVar, Final, NamedTuple
+from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeVar
 
 from aisweep.checks.base import CheckContext
 from aisweep.checks.detectors import (
@@ -122,9 +123,98 @@ def _markers(text: str, location: str) -> Iterator[Seen]:
             yield Seen(m["type"], m["sha"], m["prefix"], location)
 
 
-def _may_hold(text: str) -> bool:
-    """Could `text` yield a sighting: a credential a detector might report, or a redaction marker?"""
-    return "[REDACTED:" in text or worth_scanning(text)
+_K = TypeVar("_K", str, bytes)
+_V = TypeVar("_V")
+
+
+class BoundedMemo(Generic[_K, _V]):
+    """Values computed from a text (or bytes) alone, remembered for the texts seen most recently: at most `entries`
+    of them and `size` characters (bytes) of keys in all; a key longer than `longest` is never remembered. Values
+    must be immutable (they are handed out as they are). The least recently used entries go first."""
+
+    __slots__ = ("_items", "_size", "entries", "longest", "size")
+
+    def __init__(self, entries: int, size: int, longest: int) -> None:
+        self.entries = entries
+        self.size = size
+        self.longest = longest
+        self._items: OrderedDict[_K, _V] = OrderedDict()
+        self._size = 0  # characters (bytes) of the keys held
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def held(self) -> int:
+        """Characters (bytes) of the keys held."""
+        return self._size
+
+    def get(self, key: _K) -> _V | None:
+        try:
+            self._items.move_to_end(key)  # used last: forgotten last
+        except KeyError:
+            return None
+        return self._items.get(key)  # (None if another thread made it be forgotten in between: a miss)
+
+    def put(self, key: _K, value: _V) -> None:
+        if len(key) > self.longest or key in self._items:
+            return
+        self._items[key] = value
+        self._size += len(key)
+        while self._items and (len(self._items) > self.entries or self._size > self.size):
+            oldest, _ = self._items.popitem(last=False)
+            self._size -= len(oldest)
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._size = 0
+
+
+# What the pre-filters say of one text (`_hints_of`): bits, 0 when nothing in it can yield a sighting.
+_LITERAL: Final = 1  # a self-identifying detector's literal occurs (`has_literal`)
+_CONTEXT: Final = 2  # a word a context detector needs occurs (`has_context_word`)
+_MARKER: Final = 4  # a redaction marker occurs
+_WORTH_SCANNING: Final = _LITERAL | _CONTEXT  # `worth_scanning`
+
+# Many services send byte-identical texts (the same 404 page, the index.html or openapi.json of one product version,
+# the same header lines): their hints, and a body's sightings, are worked out once per process, not once per service.
+# Keyed by the text (bytes) itself: a text that differs by one character is another entry. Bounded: 8 Mi characters
+# of texts, 8 MiB of bodies (only those that pass the pre-filter); texts over 64 KiB are searched every time.
+TEXT_HINTS: Final[BoundedMemo[str, int]] = BoundedMemo(entries=4096, size=8 << 20, longest=64 << 10)
+BODY_SIGHTINGS: Final[BoundedMemo[bytes, tuple[Seen, ...]]] = BoundedMemo(entries=1024, size=8 << 20, longest=64 << 10)
+
+
+def _hints_of(text: str) -> int:
+    """The pre-filters' bits for `text`, remembered in `TEXT_HINTS`."""
+    hints = TEXT_HINTS.get(text)
+    if hints is None:
+        literal, context = text_hints(text)
+        hints = (_LITERAL if literal else 0) | (_CONTEXT if context else 0) | (_MARKER if "[REDACTED:" in text else 0)
+        TEXT_HINTS.put(text, hints)
+    return hints
+
+
+def _any_hint(texts: Iterable[str], mask: int) -> bool:
+    """Does one of `texts` have a `mask` bit? Each distinct text once: those seen before are looked up, the others
+    searched all at once (`worth_scanning_any`) and, only when that search matches, one by one (each then
+    remembered, as they all are when it does not match)."""
+    unknown: list[str] = []
+    for text in dict.fromkeys(texts):
+        hints = TEXT_HINTS.get(text)
+        if hints is None:
+            unknown.append(text)
+        elif hints & mask:
+            return True
+    if not unknown:
+        return False
+    if not worth_scanning_any(unknown):  # the usual answer: no literal and no context word in any of them
+        found = False
+        for text in unknown:
+            hints = _MARKER if "[REDACTED:" in text else 0
+            TEXT_HINTS.put(text, hints)
+            found = found or bool(hints & mask)
+        return found
+    return any(_hints_of(text) & mask for text in unknown)
 
 
 def _header_text(obs: Observation) -> str:
@@ -140,14 +230,15 @@ def scan_observation(obs: Observation) -> Iterator[Seen]:
     """Credential sightings in one observation's headers and body (including redaction markers left by
     `redact_secrets`, so stored observations re-assess to the same findings)."""
     where = _where(obs)
-    yield from _header_sightings(obs, where)
-    for seen in _body_sightings(obs):
+    yield from _header_sightings(obs, where, _header_text(obs))
+    for seen in _body_sightings(obs, _hints_of(obs.text)):
         yield seen._replace(location=where + seen.location)
 
 
-def _header_sightings(obs: Observation, where: str) -> Iterator[Seen]:
+def _header_sightings(obs: Observation, where: str, head: str) -> Iterator[Seen]:
+    """`head`: the observation's `_header_text`."""
     # The pre-filters look for substrings: when the header lines joined hold none, no single header does.
-    if not _may_hold(_header_text(obs)):
+    if not _hints_of(head):
         return
     for name, value in obs.headers:
         if name in SKIPPED_HEADERS:
@@ -158,15 +249,13 @@ def _header_sightings(obs: Observation, where: str) -> Iterator[Seen]:
                 yield _seen(c, f"{where} header {name}")
 
 
-def _body_sightings(obs: Observation) -> Iterator[Seen]:
-    """Sightings in the body, located after the request: "" (the body) or " <JSON path>". A function of the body
-    bytes alone."""
+def _body_sightings(obs: Observation, hints: int) -> Iterator[Seen]:
+    """Sightings in the body (`hints`: `_hints_of(obs.text)`), located after the request: "" (the body) or
+    " <JSON path>". A function of the body bytes alone."""
+    if not hints:
+        return
     text = obs.text
-    if not text:
-        return
-    literal, context_words = text_hints(text)
-    if not (literal or context_words) and "[REDACTED:" not in text:
-        return
+    literal, context_words = bool(hints & _LITERAL), bool(hints & _CONTEXT)
     document = obs.json()
     if document is not NO_JSON and isinstance(document, dict | list):
         yield from _document_sightings(document, context_words)
@@ -198,26 +287,38 @@ def _document_sightings(document: dict[str, Any] | list[Any], context_words: boo
                 yield _seen(c, f" {path}")
 
 
-def _may_hold_any(observations: Sequence[Observation]) -> bool:
-    """False when no header or body of the observations can yield a sighting: all searched at once (see
-    `worth_scanning_any`), each distinct text once (a single-page app answers many paths with one page)."""
-    texts = list(dict.fromkeys(text for obs in observations for text in (_header_text(obs), obs.text)))
-    return any("[REDACTED:" in text for text in texts) or worth_scanning_any(texts)
+def _may_hold_any(observations: Sequence[Observation], heads: Sequence[str]) -> bool:
+    """False when no header or body of the observations can yield a sighting (`heads`: their `_header_text`s): see
+    `_any_hint`, each distinct text once (a single-page app answers many paths with one page)."""
+    return _any_hint(chain(heads, (obs.text for obs in observations)), _LITERAL | _CONTEXT | _MARKER)
+
+
+def _remembered_body_sightings(obs: Observation) -> tuple[Seen, ...]:
+    """`_body_sightings`, remembered per body in `BODY_SIGHTINGS` (tuples of strings: nothing a caller can change)."""
+    hints = _hints_of(obs.text)
+    if not hints:  # nothing to find: not worth remembering
+        return ()
+    found = BODY_SIGHTINGS.get(obs.body)
+    if found is None:
+        found = tuple(_body_sightings(obs, hints))
+        BODY_SIGHTINGS.put(obs.body, found)
+    return found
 
 
 def find_secrets(observations: Iterable[Observation]) -> list[SecretSighting]:
     """Every credential seen across the observations, one entry per (type, value hash), in a stable order."""
     answered = [obs for obs in observations if obs.answered]
-    if not _may_hold_any(answered):  # the common case: nothing credential-like anywhere
+    heads = [_header_text(obs) for obs in answered]
+    if not _may_hold_any(answered, heads):  # the common case: nothing credential-like anywhere
         return []
     found: dict[tuple[str, str], SecretSighting] = {}
-    bodies: dict[bytes, list[Seen]] = {}  # body -> its sightings: a body several paths answer is scanned once
-    for obs in answered:
+    bodies: dict[bytes, tuple[Seen, ...]] = {}  # body -> its sightings: a body several paths answer is scanned once
+    for obs, head in zip(answered, heads, strict=True):
         where = _where(obs)
         body = bodies.get(obs.body)
         if body is None:
-            body = bodies[obs.body] = list(_body_sightings(obs))
-        for seen in chain(_header_sightings(obs, where), (s._replace(location=where + s.location) for s in body)):
+            body = bodies[obs.body] = _remembered_body_sightings(obs)
+        for seen in chain(_header_sightings(obs, where, head), (s._replace(location=where + s.location) for s in body)):
             sighting = found.get((seen.type, seen.sha256))
             if sighting is None:
                 sighting = found[(seen.type, seen.sha256)] = SecretSighting(seen.type, seen.sha256, seen.prefix)
@@ -248,7 +349,7 @@ def redact_secrets(text: str, key: str = "") -> str:
     """`text` with every detected credential replaced by `[REDACTED:<type>:<sha256>:<first 4 chars>]`: for keeping
     raw bodies and headers (the observations table) without the values. `find_secrets` reads the markers back.
     `key`: the header name for a header value (context detectors read it, as `scan_observation` has them do)."""
-    if not worth_scanning(f"{key} {text}" if key else text):
+    if not _hints_of(f"{key} {text}" if key else text) & _WORTH_SCANNING:  # `worth_scanning`, remembered
         return text
     candidates = list(detect(text, key=key))
     try:
@@ -278,7 +379,7 @@ def redact_body(body: bytes) -> bytes:
 def redact_headers(headers: Iterable[tuple[str, str]]) -> list[list[str]]:
     """`[[name, redact_secrets(value, key=name)], ...]`, pre-filtered all at once."""
     pairs = [[name, value] for name, value in headers]
-    if worth_scanning_any(" ".join(pair) for pair in pairs):
+    if _any_hint((" ".join(pair) for pair in pairs), _WORTH_SCANNING):
         for pair in pairs:
             pair[1] = redact_secrets(pair[1], key=pair[0])
     return pairs
@@ -286,9 +387,9 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> list[list[str]]:
 
 def may_need_redaction(bodies: Iterable[bytes], headers: Iterable[tuple[str, str]]) -> bool:
     """False when `redact_body` would return each of `bodies`, and `redact_headers` the values of `headers`, unchanged:
-    one pre-filter search for all (see `worth_scanning_any`)."""
+    one pre-filter search for all those not seen before (see `_any_hint`)."""
     texts = chain((body.decode("utf-8", "surrogateescape") for body in bodies), (" ".join(h) for h in headers))
-    return worth_scanning_any(texts)
+    return _any_hint(texts, _WORTH_SCANNING)
 
 
 _EVIDENCE: Final = re.compile(r"^type=(?P<type>\S+) sha256=(?P<sha>[0-9a-f]{64}) prefix=(?P<prefix>\S{0,4}) seen at: ")

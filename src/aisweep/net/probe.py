@@ -21,7 +21,7 @@ from aisweep.targets.ports import TLS_FIRST_PORTS
 
 MAX_TIMEOUTS = 2
 MAX_TOO_LARGE = 2  # a target answering every probe with more than --max-body is given up like a silent one
-HOST_TIMEOUT = 60.0  # seconds one target may take in all (None: no limit); see ProbeSettings.host_timeout
+HOST_TIMEOUT = 120.0  # seconds one target may take in all (None: no limit); see ProbeSettings.host_timeout
 _GIVE_UP = (Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE)
 
 
