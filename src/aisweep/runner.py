@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from aisweep.advisories.check import pinned_database
 from aisweep.advisories.database import load_database
 from aisweep.checks.probes import CATCHALL_PATH
 from aisweep.checks.secrets import may_need_redaction, redact_body, redact_headers
@@ -337,8 +338,8 @@ async def _drive(job: _WorkerJob, emit: Emit) -> None:
     asyncio.get_running_loop().set_exception_handler(_quiet_network_noise)
     s = job.settings
     ruleset = RuleSet(load_rules(s.rule_dirs), s.level)
-    load_database()  # loaded before the heap is frozen, with the rules
-    with long_lived_heap():
+    advisories = load_database()  # loaded before the heap is frozen, with the rules
+    with pinned_database(advisories), long_lived_heap():
         await _scan_shard(job, emit, ruleset)
 
 

@@ -237,3 +237,20 @@ def test_no_fix_and_withdrawn() -> None:
 def test_pep440_edge_cases_against_a_fix(version: str, affected: bool) -> None:
     db = make_db([osv("PYSEC-2099-3", "mlflow", [{"introduced": "0"}, {"fixed": "2.9.2"}])])
     assert (assess_version(db, "mlflow", version).status is MatchStatus.IN_RANGE) is affected
+
+
+def test_a_scan_pins_one_dataset_for_all_its_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aisweep.advisories.check as check_module
+    from aisweep.advisories.check import pinned_database
+
+    ctx = make_ctx(make_service("mlflow", "2.1.1", name="MLflow tracking server"))
+    expected = [f.id for f in AdvisoryCheck(DB).run(ctx)]
+
+    def no_lookup(**_: object) -> None:
+        raise AssertionError("looked for the advisory data file while a dataset was pinned")
+
+    monkeypatch.setattr(check_module, "load_database", no_lookup)
+    with pinned_database(DB):
+        assert [f.id for f in AdvisoryCheck().run(ctx)] == expected
+    with pytest.raises(AssertionError, match="looked for the advisory data file"):
+        AdvisoryCheck().run(ctx)  # unpinned again: each service looks the data up

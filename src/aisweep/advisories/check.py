@@ -4,6 +4,8 @@ known. Known-exploited (CISA KEV) entries are flagged and rated at least high.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import ClassVar, Final, NamedTuple
 
@@ -159,6 +161,20 @@ def advisory_findings(ctx: CheckContext, db: AdvisoryDatabase) -> list[Finding]:
     return [_finding(ctx, text) for text in texts]
 
 
+_pinned: list[AdvisoryDatabase] = []  # the data a scan holds for its whole run (`pinned_database`)
+
+
+@contextmanager
+def pinned_database(db: AdvisoryDatabase) -> Iterator[None]:
+    """Use `db` for every service checked inside the block: a scan judges all its services against one dataset
+    (an `advisories update` mid-run does not split its results), and does not look for a newer file per service."""
+    _pinned.append(db)
+    try:
+        yield
+    finally:
+        _pinned.pop()
+
+
 class AdvisoryCheck:
     """Matches the service's version against the offline OSV advisories (`aisweep advisories status`)."""
 
@@ -169,5 +185,5 @@ class AdvisoryCheck:
         self._db = db
 
     def run(self, ctx: CheckContext) -> list[Finding]:
-        db = self._db or load_database()
+        db = self._db or (_pinned[-1] if _pinned else load_database())
         return advisory_findings(ctx, db)
