@@ -220,7 +220,7 @@ def test_a_version_2_database_is_migrated_and_keeps_its_observations(tmp_path: P
     store.add_service(run, RECORD)  # body inline, as version 2 stored it
     store.close()
     with sqlite3.connect(path) as db:  # roll the file back to version 2's shape
-        db.execute("DELETE FROM schema_version WHERE version = 3")
+        db.execute("DELETE FROM schema_version WHERE version >= 3")
         db.execute("DROP TABLE bodies")
         db.execute("ALTER TABLE observations DROP COLUMN body_sha")
     again = Store(str(path))
@@ -228,6 +228,30 @@ def test_a_version_2_database_is_migrated_and_keeps_its_observations(tmp_path: P
     (rows,) = observations_by_service(again, run).values()
     assert rows[0]["body"] == b"Ollama is running"
     again.close()
+
+
+def test_version_4_drops_the_duplicate_and_unused_indexes(tmp_path: Path) -> None:
+    def indexes(path: Path) -> set[str]:
+        with sqlite3.connect(path) as db:
+            return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+
+    path = tmp_path / "v3.db"
+    store = Store(str(path))
+    run = store.start_run("scan", ["127.0.0.1"], {})
+    store.add_service(run, RECORD)
+    store.close()
+    fresh = indexes(path)
+    assert "ux_services_target" in fresh and "ix_findings_run" in fresh
+    assert not {"ix_services_run_host", "ix_findings_fingerprint"} & fresh
+    with sqlite3.connect(path) as db:  # roll the file back to version 3's shape
+        db.execute("DELETE FROM schema_version WHERE version = 4")
+        db.execute("CREATE INDEX ix_services_run_host ON services (run_id, host, port)")
+        db.execute("CREATE INDEX ix_findings_fingerprint ON findings (fingerprint)")
+    again = Store(str(path))
+    assert again.schema_version == SCHEMA_VERSION
+    again.close()
+    assert indexes(path) == fresh
+    assert len(list(Store(str(path)).service_records(run))) == 1
 
 
 def test_the_generic_insert_path_stores_what_the_sqlite_path_stores(tmp_path: Path) -> None:
