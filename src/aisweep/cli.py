@@ -154,6 +154,7 @@ def execute_scan(
         run_id = resume
         store.reopen_run(run_id)
     else:
+        settings.advisory_data = _advisory_line()
         run_id = store.start_run(command, targets, settings.to_dict())
     store_sink = _StoreSink(store, run_id)
     if resume_state:
@@ -255,6 +256,17 @@ def load_imports(kind: str, files: list[str], ports: tuple[int, ...]) -> PairTab
         raise AisweepError(f"no open TCP ports found in {', '.join(files)}")
     table.freeze()  # once, here: workers receive the packed arrays
     return table
+
+
+def _advisory_line() -> str | None:
+    """The advisory dataset a new run uses, for its settings (None when the data cannot be read: the check says so
+    in its findings)."""
+    from aisweep.advisories.database import AdvisoryDataError, data_status
+
+    try:
+        return data_status().line()
+    except AdvisoryDataError:
+        return None
 
 
 def print_summary(console: Console, run_id: str, stats: ScanStats, summary: _StoreSink, db: str) -> None:

@@ -63,6 +63,7 @@ class ScanSettings:
     exclude: str | None = None
     ignore_file: str | None = None  # team ignore file (advisories.ignore): suppressed findings never reach outputs
     import_format: str | None = None  # targets are files of another tool's output (--from)
+    advisory_data: str | None = None  # the advisory dataset the run judged versions against (`DataStatus.line()`)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScanSettings:
@@ -83,6 +84,7 @@ class ScanSettings:
             origin=d.get("origin", "cli"),
             exclude=d.get("exclude"),
             import_format=d.get("import_format"),
+            advisory_data=d.get("advisory_data"),
             ignore_file=d.get("ignore_file"),
         )
 
@@ -104,6 +106,7 @@ class ScanSettings:
             "origin": self.origin,
             "exclude": self.exclude,
             "import_format": self.import_format,
+            "advisory_data": self.advisory_data,
             "ignore_file": self.ignore_file,
         }
 

@@ -84,3 +84,28 @@ def test_advisory_status_is_described_or_absent() -> None:
 
     assert describe_status(Status()) == "12 vulnerabilities, dated 2026-01-02"
     assert describe_status({"source": "OSV", "date": "2026-01-02"}) == "source OSV, date 2026-01-02"
+
+
+def test_a_report_states_the_advisory_data_its_run_used(tmp_path: Path, demo_run: DemoRun) -> None:
+    import json
+    import shutil
+    import sqlite3
+
+    from aisweep.advisories.database import data_status
+    from aisweep.report.load import load_report
+
+    db = tmp_path / "copy.db"
+    shutil.copy(demo_run.db, db)
+    with sqlite3.connect(db) as conn:
+        settings = json.loads(conn.execute("SELECT settings FROM runs").fetchone()[0])
+    assert settings["advisory_data"] == data_status().line()  # the full line, once per run
+    records = [json.loads(r) for (r,) in sqlite3.connect(db).execute("SELECT record FROM services")]
+    vuln = [f["evidence"] for r in records for f in r["findings"] if f["id"].startswith("vuln.")]
+    assert vuln and all(data_status().short_line() in e and "sources:" not in e for e in vuln)
+    # A report made later says what the run judged against, not what is installed by then.
+    settings["advisory_data"] = "Advisory data: 12 vulnerabilities (12 OSV records), dated 2026-01-02"
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE runs SET settings = ?", (json.dumps(settings),))
+    assert (
+        load_report(str(db), demo_run.run_id).advisory_status == "12 vulnerabilities (12 OSV records), dated 2026-01-02"
+    )

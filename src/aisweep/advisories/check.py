@@ -88,7 +88,7 @@ def _hit_text(hit: Hit, db: AdvisoryDatabase, product: str, product_name: str, v
             + (f", known ransomware use: {kev.ransomware}" if kev.ransomware else "")
             + "."
         )
-    lines.append(f"Source: {', '.join(group.sources) or hit.record.id}. {db.status.line()}")
+    lines.append(f"Source: {', '.join(group.sources) or hit.record.id}. {db.status.short_line()}")
     reference = next((u for u in group.references if "nvd.nist.gov" not in u), None) or next(iter(group.references), "")
     if fixed:
         remediation = f"Upgrade {name} to ≥ {fixed} (the first release outside this advisory's range) or later."
@@ -114,7 +114,7 @@ def _unknown_text(
         f"{name}: version unknown; {n} advisor{'y' if n == 1 else 'ies'} exist for this product",
         Severity.INFO,
         f"{shown.capitalize()} was read ({assessment.reason}), so aisweep claims none of the {n} advisories: "
-        f"whether any range contains this instance is not known. {db.status.line()}",
+        f"whether any range contains this instance is not known. {db.status.short_line()}",
         f"Find the running {name} version on the host and compare it with `aisweep advisories show ID`; keep "
         "it on a current release.",
     )

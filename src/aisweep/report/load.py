@@ -9,7 +9,7 @@ from typing import Any
 
 from aisweep.errors import AisweepError, StoreError
 from aisweep.report.anonymize import Anonymizer
-from aisweep.report.build import Report, advisory_data_status, build_report
+from aisweep.report.build import Report, advisory_data_status, build_report, describe_status
 from aisweep.report.geoip import GeoIp, enrich
 from aisweep.store.db import Store
 from aisweep.store.queries import observations_by_service, resolve_run
@@ -68,7 +68,8 @@ def load_report(
         records,
         product_ports=product_ports((info.get("settings") or {}).get("rule_dirs") or ()),
         observations=observations,
-        advisory_status=advisory_data_status(),
+        # The data the run judged against (its `advisory_data` setting); a run stored without one: the data installed now.
+        advisory_status=describe_status((info.get("settings") or {}).get("advisory_data")) or advisory_data_status(),
         geoip=geo_text,
         anonymized=anonymize,
     )
