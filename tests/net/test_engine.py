@@ -63,6 +63,21 @@ def echo_response(request: bytes) -> bytes:
     return head if request.startswith(b"HEAD") else head + body
 
 
+def each_request(reply: Callable[[bytes], Awaitable[bytes]]) -> Handler:
+    """A handler answering every request of a connection with `reply(request)` until the client goes."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request := await read_request(reader):
+            writer.write(await reply(request))
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+        writer.close()
+
+    return handler
+
+
 async def run(port: int, *, read: float = 1.0, max_body: int = 1024 * 1024, scheme: str | None = None):  # type: ignore[no-untyped-def]
     return await probe_target(
         Target("127.0.0.1", port, scheme), ruleset(), settings(read, max_body), make_ssl_context()
@@ -270,16 +285,10 @@ async def test_bodies_and_posts_refused_at_safe_level() -> None:
 
 
 async def test_a_target_answering_every_probe_oversized_is_given_up_after_two() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while await read_request(reader):
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + b"echo-server " + b"x" * 299988)
-            try:
-                await writer.drain()
-            except ConnectionError:
-                break
-        writer.close()
+    async def oversized(_: bytes) -> bytes:
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n" + b"echo-server " + b"x" * 299988
 
-    server, port = await serve(handler)
+    server, port = await serve(each_request(oversized))
     async with server:
         result = await run(port, max_body=64 * 1024)
     too_large = [o for o in result.observations if o.outcome is Outcome.TOO_LARGE]
@@ -305,18 +314,11 @@ async def test_loop_lag_reports_a_blocked_loop_and_recovers() -> None:
 
 
 async def test_a_host_answering_slowly_stops_at_its_time_budget_and_keeps_what_it_answered() -> None:
-    # Every answer comes 0.3 s late, inside the 1 s read timeout: only the host's time budget ends it.
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while request := await read_request(reader):
-            await asyncio.sleep(0.3)
-            writer.write(echo_response(request))
-            try:
-                await writer.drain()
-            except ConnectionError:
-                break
-        writer.close()
+    async def late(request: bytes) -> bytes:  # 0.3 s late, inside the 1 s read timeout: only the budget ends it
+        await asyncio.sleep(0.3)
+        return echo_response(request)
 
-    server, port = await serve(handler)
+    server, port = await serve(each_request(late))
     async with server:
         slow = ProbeSettings(ClientConfig(connect_timeout=1.0, read_timeout=1.0), host_timeout=1.0)
         loop = asyncio.get_running_loop()

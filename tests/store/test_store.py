@@ -211,15 +211,21 @@ def test_identical_bodies_are_stored_once_and_read_back_for_every_service(tmp_pa
     assert {o["body"] for rows in seen.values() for o in rows} == {b"Ollama is running"} and len(seen) == 3
 
 
+def _one_service_run(path: Path) -> str:
+    """A database at the current schema holding one run with RECORD; returns the run id."""
+    store = Store(str(path))
+    run = store.start_run("scan", ["127.0.0.1"], {})
+    store.add_service(run, RECORD)
+    store.close()
+    return run
+
+
 def test_a_version_2_database_is_migrated_and_keeps_its_observations(tmp_path: Path) -> None:
     from aisweep.store.queries import observations_by_service
 
     path = tmp_path / "v2.db"
-    store = Store(str(path))
-    run = store.start_run("scan", ["127.0.0.1"], {})
-    store.add_service(run, RECORD)  # body inline, as version 2 stored it
-    store.close()
-    with sqlite3.connect(path) as db:  # roll the file back to version 2's shape
+    run = _one_service_run(path)
+    with sqlite3.connect(path) as db:  # roll the file back to version 2's shape (the body stays inline)
         db.execute("DELETE FROM schema_version WHERE version >= 3")
         db.execute("DROP TABLE bodies")
         db.execute("ALTER TABLE observations DROP COLUMN body_sha")
@@ -236,10 +242,7 @@ def test_version_4_drops_the_duplicate_and_unused_indexes(tmp_path: Path) -> Non
             return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
 
     path = tmp_path / "v3.db"
-    store = Store(str(path))
-    run = store.start_run("scan", ["127.0.0.1"], {})
-    store.add_service(run, RECORD)
-    store.close()
+    run = _one_service_run(path)
     fresh = indexes(path)
     assert "ux_services_target" in fresh and "ix_findings_run" in fresh
     assert not {"ix_services_run_host", "ix_findings_fingerprint"} & fresh
