@@ -68,7 +68,7 @@ def load_report(
         records,
         product_ports=product_ports((info.get("settings") or {}).get("rule_dirs") or ()),
         observations=observations,
-        # The data the run judged against (its `advisory_data` setting); a run stored without one: the data installed now.
+        # The data the run judged against (its `advisory_data` setting); older runs: the data installed now.
         advisory_status=describe_status((info.get("settings") or {}).get("advisory_data")) or advisory_data_status(),
         geoip=geo_text,
         anonymized=anonymize,
