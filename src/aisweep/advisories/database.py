@@ -255,8 +255,8 @@ class DataStatus:
 
     def short_line(self) -> str:
         """What each finding says of its data: origin, date and age. The full `line()` is stored once per run (a
-        scan's `advisory_data` setting) and printed by reports: repeated in every finding it was ~40% of the
-        stored bytes of an old release's service."""
+        scan's `advisory_data` setting) and printed by reports: repeated in every finding it was about a quarter
+        of the stored bytes of an old release's service (66 findings for MLflow 2.1.1)."""
         return f"Advisory data: {self._origin_and_age()}."
 
     def to_dict(self) -> dict[str, Any]:
