@@ -1,13 +1,14 @@
-"""The request planner: identification stops early on crowded ports, only surviving candidates expand, and
-widening asks the products an answer names before a bounded number of others."""
+"""The request planner: identification stops early on crowded ports, only surviving candidates expand, a rule
+refuted by an answer gets none of its other probes sent, and widening asks the products an answer names before a
+bounded number of others."""
 
 from __future__ import annotations
 
 import pytest
 
-from aisweep.models import Level
-from aisweep.rules.loader import load_rules
-from aisweep.rules.plan import RuleSet
+from aisweep.models import Level, Observation, Outcome, Request
+from aisweep.rules.loader import load_rules, parse_rule_text
+from aisweep.rules.plan import RuleSet, refuted
 from aisweep.rules.samples import Sample, load_samples, run_sample, sample_port
 
 
@@ -79,3 +80,71 @@ def test_every_sample_port_round_is_consistent(ruleset: RuleSet) -> None:
     for s in load_samples():
         plan = ruleset.first(sample_port(s, rules))
         assert len({r.key for r in plan.requests}) == len(plan.requests)
+
+
+TWO_SIGNALS = """
+id: two-ways
+name: Two ways
+category: inference-server
+ports: [8000]
+probes:
+  a: {path: /a}
+  b: {path: /b}
+  c: {path: /c}
+identify:
+  - name: a and c
+    all:
+      - {probe: a, status: 200}
+      - {probe: c, status: 200}
+  - name: b alone
+    all:
+      - {probe: b, status: 200}
+"""
+
+
+def test_a_rule_is_refuted_only_when_every_signal_has_failed_on_an_answer_in_hand() -> None:
+    rule = parse_rule_text(TWO_SIGNALS, "two.yaml")
+
+    def seen(*answers: tuple[str, int | None]) -> dict[str, Observation]:
+        return {
+            f"GET {path}": Observation(Request("GET", path), Outcome.OK if status else Outcome.TIMEOUT, status)
+            for path, status in answers
+        }
+
+    assert not refuted(rule, {})  # nothing asked yet
+    assert not refuted(rule, seen(("/a", 404)))  # "b alone" can still hold
+    assert not refuted(rule, seen(("/a", 200), ("/b", 404)))  # "a and c" waits for /c
+    assert refuted(rule, seen(("/a", 404), ("/b", 404)))
+    assert refuted(rule, seen(("/c", None), ("/b", 500)))  # an unanswered probe never satisfies a condition
+    ruleset = RuleSet([rule])
+    assert ruleset.needed(Request("GET", "/c"), seen(("/a", 200)))
+    assert not ruleset.needed(Request("GET", "/c"), seen(("/a", 404), ("/b", 404)))
+    assert ruleset.needed(Request("GET", "/unknown"), {}) is False  # no rule asks it to identify anything
+
+
+def test_a_refuted_rivals_remaining_probes_are_not_sent(ruleset: RuleSet) -> None:
+    # text-generation-webui overrides Gradio; its model-info answer (404) refutes it, so its health probe is
+    # skipped. AUTOMATIC1111's API-auth signal is still open after its memory probe fails: sd-models is asked.
+    s = sample("gradio/gradio-3.50.2-auth.yaml")
+    product, sent = replay(s, ruleset, 7860)
+    assert product == "gradio"
+    assert "GET /v1/internal/model/info" in sent and "GET /v1/internal/health" not in sent
+    assert "GET /sdapi/v1/memory" in sent and "GET /sdapi/v1/sd-models" in sent
+
+
+def test_skipping_refuted_rules_probes_changes_no_result(ruleset: RuleSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = load_rules()
+    ports = {s.path: sample_port(s, rules) for s in load_samples()}
+    pruned = {s.path: run_sample(s, ruleset, ports[s.path]) for s in load_samples()}
+    monkeypatch.setattr(RuleSet, "needed", lambda self, request, observations: True)
+    saved = 0
+    for s in load_samples():
+        service, sent = pruned[s.path]
+        full_service, full = run_sample(s, ruleset, ports[s.path])
+        assert (service and service.to_record()) == (full_service and full_service.to_record()), s.path
+        skipped = set(full) - set(sent)
+        assert set(sent) <= set(full), s.path
+        for key in skipped:  # every rule that would have used the answer had already been refuted
+            assert all(refuted(r, sent) for r in ruleset.rules if key in ruleset.identify_keys[r.id]), (s.path, key)
+        saved += len(skipped)
+    assert saved >= 50

@@ -5,7 +5,8 @@ lists gets every rule's identify probes. Round 1 is sent one request at a time, 
 first, and each rule is matched as soon as the last of its identify probes has an answer: the round stops at the first
 specific (non-generic) product that matches, so a crowded port costs a few requests, not all of them. Each later
 round adds what the surviving candidates need: their assess-stage probes and the identify probes of rules that
-override them (look-alikes that must be told apart). Identical requests are sent once per target.
+override them (look-alikes that must be told apart). Identical requests are sent once per target, and a request is
+skipped when every rule that asks it has already been refuted by earlier answers (a refuted rule cannot match).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class RuleSet:
         self.identify_keys: dict[str, frozenset[str]] = {
             r.id: frozenset(req.key for req in r.requests("identify")) for r in self.rules
         }
+        needers: dict[str, list[Rule]] = {}
+        for r in self.rules:
+            for key in self.identify_keys[r.id]:
+                needers.setdefault(key, []).append(r)
+        self._needers = {k: tuple(v) for k, v in needers.items()}
         self._rounds: dict[int | None, Round] = {}
         self._fallback = self._ordered_round(self.rules)
         self._hints = [(word, r) for r in self.rules if not r.generic for word in _hint_words(r)]
@@ -104,7 +110,8 @@ class RuleSet:
     def widening(self, observations: Mapping[str, Observation], budget: int | None) -> Round:
         """The round for an answer that matched nothing on its port: first the identify probes of every product
         whose name appears in the answers so far (most products name themselves on their pages or in headers),
-        then every rule's, those most rules share first, up to `budget` more requests (None: all)."""
+        then every rule's, those most rules share first, up to `budget` more requests (None: all), leaving out what
+        only refuted rules ask."""
         texts = []
         for o in observations.values():
             if o.answered:
@@ -113,7 +120,7 @@ class RuleSet:
         seen = "\n".join(texts)
         named = _dedupe_rules(r for word, r in self._hints if word in seen)
         first = _dedupe(req for r in named for req in r.requests("identify"))
-        rest = [r for r in self._fallback.requests if r.key not in observations]
+        rest = [r for r in self._fallback.requests if r.key not in observations and self.needed(r, observations)]
         requests = _dedupe([*first, *(rest if budget is None else rest[:budget])])
         sent = set(observations) | {r.key for r in requests}
         pool = [r for r in self.rules if self.identify_keys[r.id] and self.identify_keys[r.id] <= sent]
@@ -137,8 +144,9 @@ class RuleSet:
     def first_round(self, port: int) -> tuple[Request, ...]:
         return self.first(port).requests
 
-    def next_round(self, candidates: Iterable[Rule], sent: AbstractSet[str]) -> list[Request]:
-        """Requests the candidates still need (assess probes, and probes of rules that override them).
+    def next_round(self, candidates: Iterable[Rule], sent: AbstractSet[str]) -> list[tuple[Request, bool]]:
+        """Requests the candidates still need, each flagged True when only a rival asks it: the candidates' own
+        probes first, then the identify probes of rules that override them (look-alikes to rule out).
 
         Only candidates that can still win are expanded: a generic rule (openai-compatible) when no specific
         product matched, and no rule another candidate already overrides."""
@@ -146,12 +154,22 @@ class RuleSet:
         pool = [r for r in pool if not r.generic] or pool
         beaten = {victim for r in pool for victim in r.overrides}
         pool = [r for r in pool if r.id not in beaten] or pool
-        wanted: list[Request] = []
-        for rule in pool:
-            wanted.extend(rule.requests())
-            for rival in self._overridden_by.get(rule.id, ()):
-                wanted.extend(rival.requests("identify"))
-        return [r for r in _dedupe(wanted) if r.key not in sent]
+        own = _dedupe(req for rule in pool for req in rule.requests())
+        keys = {r.key for r in own}
+        rivals = _dedupe(
+            req
+            for rule in pool
+            for rival in self._overridden_by.get(rule.id, ())
+            for req in rival.requests("identify")
+            if req.key not in keys
+        )
+        return [(r, False) for r in own if r.key not in sent] + [(r, True) for r in rivals if r.key not in sent]
+
+    def needed(self, request: Request, observations: Mapping[str, Observation]) -> bool:
+        """Whether `request` can still change an identification: some rule that asks it to identify its product
+        has a signal the answers so far have not refuted. A refuted rule can never match (each condition depends
+        on one answer only), so its remaining probes would be wasted on this target."""
+        return any(not refuted(r, observations) for r in self._needers.get(request.key, ()))
 
     def rules_for_matching(self, sent: AbstractSet[str]) -> list[Rule]:
         """Rules whose identify probes have all been sent."""
@@ -161,6 +179,17 @@ class RuleSet:
 
 _HINT_BYTES = 16 * 1024
 _STOP_WORDS = frozenset({"open", "text", "local", "model", "server", "generic", "apis", "service"})
+
+
+def refuted(rule: Rule, observations: Mapping[str, Observation]) -> bool:
+    """Every identify signal of `rule` has a condition whose answer is in and fails it."""
+    for signal in rule.identify:
+        for c in signal.conditions:
+            if c.request.key in observations and not c.holds(observations):
+                break
+        else:
+            return False
+    return True
 
 
 def _hint_words(rule: Rule) -> set[str]:

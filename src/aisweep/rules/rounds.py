@@ -19,18 +19,21 @@ Send = Callable[[Request], Awaitable[Observation]]
 
 
 async def _identify(
+    ruleset: RuleSet,
     plan: Round,
     send: Send,
     observations: dict[str, Observation],
     stopped: Callable[[], bool],
 ) -> list[Match]:
     """Send `plan` in order, matching each rule as soon as its identify probes are answered; stop at the first
-    specific product that matches. Returns the matches found."""
+    specific product that matches. A request no unrefuted rule asks is skipped. Returns the matches found."""
     matches: list[Match] = []
     for request, completed in zip(plan.requests, plan.completes, strict=True):
         if request.key not in observations:
             if len(observations) >= MAX_REQUESTS or stopped():
                 break
+            if not ruleset.needed(request, observations):
+                continue
             observations[request.key] = await send(request)
         decisive = False
         for rule in completed:
@@ -57,7 +60,7 @@ async def run_rounds(
     When a product is identified, a last round sends the checks' assessment requests (checks/probes.py) through
     `assess` (or `send`)."""
     plan = ruleset.first(port)
-    matches = await _identify(plan, send, observations, stopped)
+    matches = await _identify(ruleset, plan, send, observations, stopped)
     if not matches and stopped():
         # The target stopped answering mid-round (timeouts, oversized answers): judge the port's rules on what
         # did come back, as a full round would have.
@@ -73,14 +76,16 @@ async def run_rounds(
         # rule asks, in the same stop-at-the-first-match order.
         if ROOT.key not in observations and len(observations) < MAX_REQUESTS:
             observations[ROOT.key] = await send(ROOT)  # GET /: where most products name themselves
-        matches = await _identify(ruleset.widening(observations, widen), send, observations, stopped)
+        matches = await _identify(ruleset, ruleset.widening(observations, widen), send, observations, stopped)
     for _ in range(MAX_ROUNDS - 1):
         queue = ruleset.next_round([m.rule for m in matches], observations.keys())
         if not queue or stopped():
             break
-        for request in queue:
+        for request, rival_only in queue:
             if len(observations) >= MAX_REQUESTS or stopped():
                 break
+            if rival_only and not ruleset.needed(request, observations):
+                continue
             observations[request.key] = await send(request)
         matches = match_all(ruleset.rules_for_matching(observations.keys()), observations)
     winner, _ = resolve(matches)
