@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aisweep.models import Outcome, Target
-from aisweep.net.http import ClientConfig, make_ssl_context
+from aisweep.net.http import ClientConfig, make_ssl_context, open_connection
 from aisweep.net.probe import ProbeSettings, probe_target
 from aisweep.rules.loader import parse_rule_text
 from aisweep.rules.plan import RuleSet
@@ -30,6 +30,8 @@ probes:
 identify:
   - all:
       - {probe: root, body: echo-server}
+  - all:  # a second way in: a failed GET / leaves /a worth asking
+      - {probe: a, body: echo-server /a}
 """
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -336,3 +338,26 @@ async def test_a_host_answering_slowly_stops_at_its_time_budget_and_keeps_what_i
     assert 2 <= result.requests_sent < unlimited.requests_sent
     assert result.service is not None and result.service.product == "echo"  # concluded on what came back
     assert any(o.error == "not sent: the host's time budget is spent" for o in result.observations)
+
+
+@pytest.mark.parametrize("use_uvloop", [False, True])
+def test_connections_send_small_requests_without_delay(use_uvloop: bool) -> None:
+    # open_connection leaves TCP_NODELAY to the event loop (asyncio and uvloop both set it); a loop that stopped
+    # doing so would hold each small request back waiting for an ACK (Nagle), so check it under both.
+    async def main() -> int:
+        server = await asyncio.start_server(each_request(lambda r: asyncio.sleep(0, echo_response(r))), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            conn, outcome, _, _ = await open_connection("127.0.0.1", port, ClientConfig())
+            assert conn is not None and conn.transport is not None, outcome
+            sock = conn.transport.get_extra_info("socket")
+            value = int(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            conn.close()
+            return value
+
+    if use_uvloop:
+        import uvloop
+
+        assert uvloop.run(main()) == 1
+    else:
+        assert asyncio.run(main()) == 1

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import errno
 import hashlib
-import socket
 import ssl
 import time
 import warnings
@@ -67,13 +66,13 @@ class _Pending:
 class HttpConnection(asyncio.Protocol):
     """One client connection. `request()` sends a request and waits for its response; one at a time."""
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.config = config
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._pending: _Pending | None = None
         self.last_raw_prefix = b""
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
 
     # asyncio.Protocol callbacks -------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -291,7 +290,7 @@ async def open_connection(
     try:
         async with asyncio.timeout(config.connect_timeout):
             _, proto = await loop.create_connection(
-                lambda: HttpConnection(config),
+                lambda: HttpConnection(config, loop),
                 host,
                 port,
                 ssl=ssl_context,
@@ -324,8 +323,5 @@ async def open_connection(
                 cert_sha256=hashlib.sha256(der).hexdigest() if der else None,
                 cert_der=der,
             )
-    sock = proto.transport.get_extra_info("socket") if proto.transport is not None else None
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # No TCP_NODELAY here: asyncio and uvloop set it on every TCP transport they create.
     return proto, Outcome.OK, None, tls

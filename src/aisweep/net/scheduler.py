@@ -83,20 +83,28 @@ class LoopLag:
         self._loop = asyncio.get_running_loop()
         self._due = self._loop.time() + interval
         self._handle = self._loop.call_at(self._due, self._tick)
+        self._open = asyncio.Event()  # set while on time: waiting workers sleep on it instead of polling
+        self._open.set()
 
     def _tick(self) -> None:
         now = self._loop.time()
         self.lag = 0.7 * self.lag + 0.3 * max(0.0, now - self._due)
         self._due = now + self.interval
         self._handle = self._loop.call_at(self._due, self._tick)
+        if self.lag > self.limit:
+            self._open.clear()
+        else:
+            self._open.set()
 
     @property
     def busy(self) -> bool:
         return self.lag > self.limit
 
     async def wait(self) -> None:
+        """Return once the loop runs its timers on time again (at the next tick that finds it so)."""
         while self.lag > self.limit:
-            await asyncio.sleep(self.interval)
+            self._open.clear()
+            await self._open.wait()
 
     def close(self) -> None:
         self._handle.cancel()
