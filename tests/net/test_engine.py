@@ -111,6 +111,54 @@ async def test_keep_alive_one_connection_for_all_probes() -> None:
     assert head.status == 200 and head.body == b""
 
 
+def split_requests(data: bytes) -> list[bytes]:
+    """The requests in one read (these have no bodies): each ends with a blank line."""
+    return [part + b"\r\n\r\n" for part in data.split(b"\r\n\r\n") if part]
+
+
+async def test_the_assessment_requests_are_pipelined_and_each_answer_reaches_its_request() -> None:
+    per_read: list[int] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffered = b""
+        while data := await reader.read(65536):
+            *requests, buffered = (buffered + data).split(b"\r\n\r\n")  # these requests have no bodies
+            if requests:
+                per_read.append(len(requests))
+                writer.write(b"".join(echo_response(r + b"\r\n\r\n") for r in requests))  # in order, one write
+                await writer.drain()
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port)
+    assert result.outcome is Outcome.OK and result.service is not None
+    assert max(per_read) >= 6  # the assessment round arrived at once
+    assert result.requests_sent == sum(per_read)  # and nothing was sent twice
+    for o in result.observations:  # every answer is the one to its own request (the echo names the path)
+        if o.request.method != "HEAD":
+            assert o.body == b"echo-server " + o.request.path.encode(), o.request.key
+
+
+async def test_a_server_dropping_pipelined_requests_is_asked_again_one_at_a_time() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            first = split_requests(data)[0]  # a broken server: the rest of what arrived together is lost
+            writer.write(echo_response(first))
+            await writer.drain()
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        result = await run(port, read=0.5)
+    assert result.outcome is Outcome.OK and result.service is not None
+    assert all(o.outcome is Outcome.OK for o in result.observations)  # the lost answer is no timeout of the target
+    for o in result.observations:
+        if o.request.method != "HEAD":
+            assert o.body == b"echo-server " + o.request.path.encode(), o.request.key
+    assert len(result.observations) >= 10  # the whole assessment round came back
+
+
 async def test_server_closing_between_requests_reconnects() -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await read_request(reader)

@@ -1,5 +1,6 @@
 """A minimal HTTP/1.1 client on a raw asyncio.Protocol with httptools parsing: one connection per target,
-keep-alive across its probes, a byte cap with a `truncated` flag, and an Outcome for every attempt.
+keep-alive across its probes, a byte cap with a `truncated` flag, and an Outcome for every attempt. Independent
+requests can be pipelined (`request_many`): written at once, answered in order (RFC 9112 section 9.3.2).
 
 High-level clients cost 3-13x more CPU per target here (research/performance.md); this one writes request bytes
 directly and parses with llhttp.
@@ -8,6 +9,7 @@ directly and parses with llhttp.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import hashlib
@@ -71,7 +73,9 @@ class HttpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._pending: _Pending | None = None
+        self._queue: collections.deque[_Pending] = collections.deque()  # pipelined requests after `_pending`
         self.last_raw_prefix = b""
+        self.reused = False  # a response has completed and left the connection open: the server keeps connections
         self._loop = loop or asyncio.get_running_loop()
 
     # asyncio.Protocol callbacks -------------------------------------------------------------------------------
@@ -87,8 +91,9 @@ class HttpConnection(asyncio.Protocol):
         try:
             p.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._finish(p, keep_alive=False)
+            self._finish(self._pending or p, keep_alive=False)
         except httptools.HttpParserError as exc:
+            p = self._pending or p  # a pipelined response after the first may be the malformed one
             if not p.complete:
                 p.outcome, p.error = Outcome.PROTOCOL_ERROR, f"malformed HTTP response: {exc}"
                 self._finish(p, keep_alive=False)
@@ -173,6 +178,12 @@ class HttpConnection(asyncio.Protocol):
         p.keep_alive = keep_alive and p.outcome is Outcome.OK
         if not p.future.done():
             p.future.set_result(None)
+        if p is self._pending and self._queue:
+            if p.keep_alive:
+                # Pipelined: the parser goes on with the next response in the same buffer; route it there.
+                self._pending = self._queue.popleft()
+            else:
+                self._queue.clear()  # the connection ends here: the rest are unanswered
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
@@ -236,9 +247,14 @@ class HttpConnection(asyncio.Protocol):
         await p.future
         timer.cancel()
         self._pending = None
-        elapsed = (time.perf_counter() - started) * 1000
-        headers = tuple((n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in p.raw_headers)
         self.last_raw_prefix = p.raw_prefix
+        return self._observation(p)
+
+    def _observation(self, p: _Pending) -> Observation:
+        """The observation of a finished (or timed-out) request; closes the connection if it cannot go on."""
+        req = p.request
+        elapsed = (time.perf_counter() - p.started) * 1000
+        headers = tuple((n.decode("latin-1").lower(), v.decode("latin-1")) for n, v in p.raw_headers)
         if p.timed_out:
             self.abort()
             if p.status is not None and (p.body or p.stream):
@@ -249,7 +265,52 @@ class HttpConnection(asyncio.Protocol):
             return Observation(req, Outcome.TIMEOUT, p.status, headers, b"", False, elapsed, "read timed out")
         if not p.keep_alive:
             self.close()
+        else:
+            self.reused = True
         return Observation(req, p.outcome, p.status, headers, bytes(p.body), p.truncated, elapsed, p.error)
+
+    async def request_many(
+        self,
+        reqs: list[Request],
+        host_header: str,
+        *,
+        max_bytes: list[int | None] | None = None,
+        timeout: float | None = None,
+    ) -> list[Observation]:
+        """Pipeline `reqs` (GETs and OPTIONS without bodies): write them at once, read the answers in order, each
+        with its own read timeout and byte cap (`max_bytes[i]`, as for `request`). Returns the observations of the
+        first request and of every one after it that was answered in turn; the list stops short where the
+        connection ended, a later answer was malformed or never came (a server that drops pipelined requests), and
+        the caller sends the rest one by one."""
+        if self.transport is None or self.closed or not reqs:
+            return []
+        started = time.perf_counter()
+        parser = httptools.HttpResponseParser(self)
+        batch = []
+        for i, req in enumerate(reqs):
+            limit = max_bytes[i] if max_bytes else None
+            p = _Pending(req, False, started, self._loop.create_future(), parser)
+            p.cap = min(limit, self.config.max_body) if limit else self.config.max_body
+            p.sniff = bool(limit)
+            batch.append(p)
+        self._pending, self._queue = batch[0], collections.deque(batch[1:])
+        self.transport.write(b"".join([self._head(req, host_header) for req in reqs]))
+        out: list[Observation] = []
+        for i, p in enumerate(batch):
+            timer = self._loop.call_later(timeout or self.config.read_timeout, self._timed_out, p)
+            await p.future
+            timer.cancel()
+            if i == 0:
+                self.last_raw_prefix = p.raw_prefix
+            elif p.timed_out or (p.status is None and p.outcome is not Outcome.OK):
+                self.abort()  # unanswered in turn: not this request's outcome, the caller asks again
+                break
+            out.append(self._observation(p))
+            if self.closed:
+                break
+        self._pending = None
+        self._queue.clear()
+        return out
 
 
 _HEADS: dict[str, tuple[bytes, bytes | None, str]] = {}  # request key -> (request line, other headers, user agent)

@@ -23,6 +23,7 @@ MAX_TIMEOUTS = 2
 MAX_TOO_LARGE = 2  # a target answering every probe with more than --max-body is given up like a silent one
 HOST_TIMEOUT = 120.0  # seconds one target may take in all (None: no limit); see ProbeSettings.host_timeout
 _GIVE_UP = (Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE)
+_PIPELINED = frozenset({"GET", "OPTIONS"})  # HEAD answers carry no body the parser could find the end of
 
 
 @dataclass(slots=True)
@@ -107,6 +108,41 @@ class _Session:
         obs = await self.conn.request(
             request, self.host_header, stream=stream, max_bytes=max_bytes, timeout=read_timeout
         )
+        self._count(obs)
+        return obs
+
+    async def send_many(self, requests: list[Request], max_bytes: list[int | None]) -> list[Observation]:
+        """Send independent requests, pipelined on the open connection when the server has shown it keeps
+        connections open; what the pipeline did not answer is sent one by one (`send`). `max_bytes[i]` caps the
+        answer to `requests[i]`. Stops, like a loop of
+        `send`, once the target is given up: the list then has fewer entries than `requests`."""
+        out: list[Observation] = []
+        conn = self.conn
+        if (
+            len(requests) > 1
+            and self.dead is None
+            and conn is not None
+            and not conn.closed
+            and conn.reused
+            and all(r.method in _PIPELINED and not r.body for r in requests)
+        ):
+            if self.settings.level is Level.SAFE and not all(r.safe for r in requests):
+                raise ValueError("refusing an unsafe request at --level safe")  # a rule/check bug
+            timeout = self.settings.client.read_timeout
+            if self.deadline is not None:
+                timeout = min(timeout, self.deadline - time.monotonic())
+            if timeout > 0:
+                self.requests += len(requests)
+                for obs in await conn.request_many(requests, self.host_header, max_bytes=max_bytes, timeout=timeout):
+                    self._count(obs)
+                    out.append(obs)
+        for i in range(len(out), len(requests)):
+            if self.dead is not None:
+                break
+            out.append(await self.send(requests[i], False, max_bytes[i]))
+        return out
+
+    def _count(self, obs: Observation) -> None:
         if obs.outcome is Outcome.TIMEOUT:  # silent servers and tarpits alike
             self.timeouts += 1
             if self.timeouts >= MAX_TIMEOUTS:
@@ -115,7 +151,6 @@ class _Session:
             self.too_large += 1
             if self.too_large >= MAX_TOO_LARGE:
                 self.dead = Outcome.TOO_LARGE
-        return obs
 
     def close(self) -> None:
         if self.conn is not None:
@@ -168,8 +203,8 @@ async def probe_target(
     async def send(request: Request) -> Observation:
         return await session.send(request, request.key in stream_keys, caps.get(request.key))
 
-    async def assess(request: Request) -> Observation:
-        return await session.send(request, False, caps.get(request.key, ASSESS_BYTES))
+    async def assess(requests: list[Request]) -> list[Observation]:
+        return await session.send_many(requests, [caps.get(r.key, ASSESS_BYTES) for r in requests])
 
     def stopped() -> bool:
         # The request budget is enforced by run_rounds for identification; the assessment round after it is sent

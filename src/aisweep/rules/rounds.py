@@ -52,13 +52,14 @@ async def run_rounds(
     send: Send,
     observations: dict[str, Observation],
     stopped: Callable[[], bool] = lambda: False,
-    assess: Callable[[Request], Awaitable[Observation]] | None = None,
+    assess: Callable[[list[Request]], Awaitable[list[Observation]]] | None = None,
     widen: int | None = WIDEN,
 ) -> list[Match]:
     """Fill `observations` (request key -> observation) round by round; return the final matches.
 
-    When a product is identified, a last round sends the checks' assessment requests (checks/probes.py) through
-    `assess` (or `send`)."""
+    When a product is identified, a last round sends the checks' assessment requests (checks/probes.py): all at
+    once through `assess` (which may pipeline them, and returns fewer observations if the target is given up
+    midway), or one by one through `send`."""
     plan = ruleset.first(port)
     matches = await _identify(ruleset, plan, send, observations, stopped)
     if not matches and stopped():
@@ -91,7 +92,13 @@ async def run_rounds(
     winner, _ = resolve(matches)
     if winner is not None and not stopped():
         api_path = winner.signal.conditions[0].request.path
-        for request in assessment_requests(api_path):
-            if request.key not in observations and not stopped():
-                observations[request.key] = await (assess or send)(request)
+        todo = [r for r in assessment_requests(api_path) if r.key not in observations]
+        if assess is not None:
+            for request, obs in zip(todo, await assess(todo), strict=False):
+                observations[request.key] = obs
+        else:
+            for request in todo:
+                if stopped():
+                    break
+                observations[request.key] = await send(request)
     return matches

@@ -139,8 +139,8 @@ def run_sample(
     async def send(request: Request) -> Observation:
         return sample.observation(request, ruleset.byte_caps.get(request.key))
 
-    async def assess(request: Request) -> Observation:
-        return sample.observation(request, ruleset.byte_caps.get(request.key, ASSESS_BYTES))
+    async def assess(requests: list[Request]) -> list[Observation]:
+        return [sample.observation(r, ruleset.byte_caps.get(r.key, ASSESS_BYTES)) for r in requests]
 
     matches = asyncio.run(run_rounds(ruleset, port, send, observations, assess=assess, widen=widen))
     target = Target("127.0.0.1", port, origin="sample")
