@@ -203,6 +203,16 @@ async def probe_target(
     async def send(request: Request) -> Observation:
         return await session.send(request, request.key in stream_keys, caps.get(request.key))
 
+    async def send_many(requests: list[Request]) -> list[Observation]:
+        if any(r.key in stream_keys for r in requests):  # a stream is read to its first event, never pipelined
+            out = []
+            for r in requests:
+                if stopped():
+                    break
+                out.append(await send(r))
+            return out
+        return await session.send_many(requests, [caps.get(r.key) for r in requests])
+
     async def assess(requests: list[Request]) -> list[Observation]:
         return await session.send_many(requests, [caps.get(r.key, ASSESS_BYTES) for r in requests])
 
@@ -212,7 +222,7 @@ async def probe_target(
         return session.dead is not None
 
     try:
-        matches = await run_rounds(ruleset, target.port, send, observations, stopped, assess, settings.widen)
+        matches = await run_rounds(ruleset, target.port, send, observations, stopped, assess, settings.widen, send_many)
     finally:
         session.close()
     if session.scheme == "https" and session.tls is not None and matches:

@@ -54,10 +54,14 @@ async def run_rounds(
     stopped: Callable[[], bool] = lambda: False,
     assess: Callable[[list[Request]], Awaitable[list[Observation]]] | None = None,
     widen: int | None = WIDEN,
+    send_many: Callable[[list[Request]], Awaitable[list[Observation]]] | None = None,
 ) -> list[Match]:
     """Fill `observations` (request key -> observation) round by round; return the final matches.
 
-    When a product is identified, a last round sends the checks' assessment requests (checks/probes.py): all at
+    In the later rounds, the candidates' own probes go out together through `send_many` when given (it may
+    pipeline them and returns fewer observations if the target is given up midway); look-alikes' probes follow one
+    by one, each skipped once its rules are refuted. When a product is identified, a last round sends the checks'
+    assessment requests (checks/probes.py): all at
     once through `assess` (which may pipeline them, and returns fewer observations if the target is given up
     midway), or one by one through `send`."""
     plan = ruleset.first(port)
@@ -82,7 +86,14 @@ async def run_rounds(
         queue = ruleset.next_round([m.rule for m in matches], observations.keys())
         if not queue or stopped():
             break
+        own = [r for r, rival_only in queue if not rival_only][: max(0, MAX_REQUESTS - len(observations))]
+        if send_many is not None and len(own) > 1:
+            # The candidates' own probes do not depend on each other's answers: one batch (pipelined).
+            for request, obs in zip(own, await send_many(own), strict=False):
+                observations[request.key] = obs
         for request, rival_only in queue:
+            if request.key in observations:
+                continue
             if len(observations) >= MAX_REQUESTS or stopped():
                 break
             if rival_only and not ruleset.needed(request, observations):
