@@ -93,13 +93,14 @@ def test_a_report_states_the_advisory_data_its_run_used(tmp_path: Path, demo_run
 
     from aisweep.advisories.database import data_status
     from aisweep.report.load import load_report
+    from aisweep.store.db import Store
 
     db = tmp_path / "copy.db"
     shutil.copy(demo_run.db, db)
     with sqlite3.connect(db) as conn:
         settings = json.loads(conn.execute("SELECT settings FROM runs").fetchone()[0])
     assert settings["advisory_data"] == data_status().line()  # the full line, once per run
-    records = [json.loads(r) for (r,) in sqlite3.connect(db).execute("SELECT record FROM services")]
+    records = list(Store(str(db)).service_records(demo_run.run_id))
     vuln = [f["evidence"] for r in records for f in r["findings"] if f["id"].startswith("vuln.")]
     assert vuln and all(data_status().short_line() in e and "sources:" not in e for e in vuln)
     # A report made later says what the run judged against, not what is installed by then.

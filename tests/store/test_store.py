@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -10,13 +12,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from aisweep.errors import StoreError
+from aisweep.models import Control, Finding, Severity
 from aisweep.store.db import Store
-from aisweep.store.schema import SCHEMA_VERSION
+from aisweep.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.store.conftest import Backend
 
 RECORD = {
     "target": {"host": "127.0.0.1", "port": 11434, "scheme": "http", "hostname": None, "origin": "cli"},
@@ -31,11 +36,11 @@ RECORD = {
             "id": "auth.none",
             "severity": "high",
             "title": "t",
+            "category": "authentication",
             "control": "authentication",
             "evidence": "e",
             "remediation": "r",
             "fingerprint": "f" * 32,
-            "category": "authentication",
         }
     ],
     "observations": [
@@ -67,7 +72,7 @@ def test_roundtrip(tmp_path: Path) -> None:
     info = again.run_info(run)
     assert info is not None and info["status"] == "finished" and info["counters"] == {"services": 1}
     (rec,) = list(again.service_records(run))
-    assert rec["product"] == "ollama" and "observations" not in rec
+    assert rec == {k: v for k, v in RECORD.items() if k != "observations"}
     assert again.count("findings", run) == 1 and again.count("observations", run) == 1
     with sqlite3.connect(tmp_path / "a.db") as db:
         body = db.execute("SELECT body FROM observations").fetchone()[0]
@@ -176,9 +181,9 @@ def test_resume_after_kill_finishes_without_rescans_or_duplicates(lab, tmp_path:
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(db) as conn:
         status, counters = conn.execute("SELECT status, counters FROM runs").fetchone()
-        rows = [json.loads(r[0]) for r in conn.execute("SELECT record FROM services")]
         distinct = conn.execute("SELECT COUNT(DISTINCT host || ':' || port) FROM services").fetchone()[0]
     counters = json.loads(counters)
+    rows = list(Store(str(db)).service_records(run_id))
     assert status == "finished"
     assert len(rows) == distinct >= before
     assert counters["targets_done"] == counters["targets_total"]  # nothing counted twice, nothing left out
@@ -211,50 +216,299 @@ def test_identical_bodies_are_stored_once_and_read_back_for_every_service(tmp_pa
     assert {o["body"] for rows in seen.values() for o in rows} == {b"Ollama is running"} and len(seen) == 3
 
 
-def _one_service_run(path: Path) -> str:
-    """A database at the current schema holding one run with RECORD; returns the run id."""
-    store = Store(str(path))
-    run = store.start_run("scan", ["127.0.0.1"], {})
-    store.add_service(run, RECORD)
+def _finding(fid: str, title: str, evidence: str, remediation: str, fingerprint: str) -> dict[str, str]:
+    severity, control = (
+        (Severity.CRITICAL, Control.PATCHING) if fid.startswith("vuln.") else (Severity.HIGH, Control.AUTHENTICATION)
+    )
+    category = "vulnerability" if fid.startswith("vuln.") else "exposure"
+    return Finding(fid, title, severity, control, evidence, remediation, category, fingerprint).to_dict()
+
+
+_UPGRADE = "Upgrade Ollama to 0.1.34 or later (the first release outside this advisory's range). Advisory: https://x"
+_ADVISORY = "Version 0.1.32 (exact: GET /api/version) is in the affected range of CVE-2024-37032 (per CVE-2024-37032)."
+_ISOLATE = "Bind the API to localhost or put an authenticating reverse proxy in front of it, and keep it private."
+
+
+def _service(host: str, findings: list[dict[str, str]], port: int = 11434) -> dict[str, Any]:
+    """A record as the scan's parent stores it (Service.to_record, its position and observations)."""
+    record = json.loads(json.dumps({k: v for k, v in RECORD.items() if k not in ("findings", "observations")}))
+    record["target"] |= {"host": host, "port": port}
+    record["findings"] = findings
+    record["position"] = port
+    record["observations"] = [{k: v for k, v in RECORD["observations"][0].items()}]  # type: ignore[index]
+    return record
+
+
+def _services() -> list[dict[str, Any]]:
+    """Services sharing titles, remediations and advisory evidence; evidence naming the service's own address; an
+    empty evidence; a service without findings; findings the table cannot hold exactly (they stay in the record)."""
+    shared = [
+        _finding(
+            "vuln.CVE-2024-37032", "Ollama 0.1.32 is in the affected range of CVE-2024-37032", _ADVISORY, _UPGRADE, h
+        )
+        for h in ("a" * 32, "b" * 32)
+    ]
+    records = [
+        _service(
+            "127.0.0.1",
+            [
+                shared[0],
+                _finding("auth.none", "Ollama: no authentication", "GET /api/tags lists 2 models", _ISOLATE, "c" * 32),
+                _finding(
+                    "tls.plain-http",
+                    "Ollama: served over plain HTTP",
+                    "127.0.0.1:11434 answered over http://",
+                    _ISOLATE,
+                    "d" * 32,
+                ),
+            ],
+        ),
+        _service(
+            "127.0.0.2",
+            [
+                _finding("auth.none", "Ollama: no authentication", "GET /api/tags lists 2 models", _ISOLATE, "e" * 32),
+                shared[1],
+                _finding(
+                    "tls.plain-http",
+                    "Ollama: served over plain HTTP",
+                    "127.0.0.2:11434 answered over http://",
+                    _ISOLATE,
+                    "f" * 32,
+                ),
+                _finding("host.empty", "", "", "", ""),
+            ],
+        ),
+        _service("127.0.0.3", []),
+    ]
+    odd = _service("127.0.0.4", [dict(shared[0]), dict(shared[0])])
+    odd["findings"][0]["evidence"] = None  # not a string
+    odd["findings"][1]["verified"] = True  # a key Finding.to_dict does not write
+    reordered = _service("127.0.0.5", [{k: shared[0][k] for k in reversed(shared[0])}])
+    return [*records, odd, reordered]
+
+
+def _as_stored(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "observations"} for r in records]
+
+
+def test_findings_are_stored_once_and_read_back_exactly(backend: Backend) -> None:
+    written = _services()
+    store = backend.open()
+    run = store.start_run("scan", ["127.0.0.0/29"], {})
+    for record in written:
+        assert store.add_service(run, json.loads(json.dumps(record))) is not None
+    assert store.add_service(run, json.loads(json.dumps(written[0]))) is None  # a resumed run: no second copy
     store.close()
+    again = backend.open()
+    got = list(again.service_records(run))
+    assert got == _as_stored(written)
+    # The same keys in the same order: JSON output of a stored run is byte for byte what the scan wrote.
+    assert [json.dumps(r) for r in got] == [json.dumps(r) for r in _as_stored(written)]
+    with again.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT record FROM services ORDER BY id")).scalars().all()
+        stored = [json.loads(r)["findings"] for r in rows]
+        findings = conn.execute(
+            sa.text("SELECT finding_id, category, title, title_ref, evidence, evidence_ref FROM findings ORDER BY id")
+        ).all()
+        shared = conn.execute(sa.text("SELECT text FROM texts")).scalars().all()
+    assert stored[:3] == [3, 4, 0]  # the findings table holds them; the record only their number
+    assert stored[3:] == [r["findings"] for r in written[3:]]  # as written, the None and the extra key included
+    assert len(findings) == 7 == again.count("findings", run)
+    assert {f.category for f in findings} == {"vulnerability", "exposure"}
+    # Each shared text once; the evidence naming a service's own address and the empty texts stay in their rows.
+    assert sorted(shared) == sorted(
+        {
+            _UPGRADE,
+            _ADVISORY,
+            _ISOLATE,
+            "Ollama 0.1.32 is in the affected range of CVE-2024-37032",
+            "Ollama: no authentication",
+            "GET /api/tags lists 2 models",
+            "Ollama: served over plain HTTP",
+        }
+    )
+    plain = [f for f in findings if f.finding_id == "tls.plain-http"]
+    assert [f.evidence_ref for f in plain] == [None, None] and all("answered over http" in f.evidence for f in plain)
+    assert all(f.title == "" and f.title_ref is not None for f in findings if f.finding_id != "host.empty")
+    # A later run (a new writer, which finds the texts already stored) adds no second copy.
+    again.close()
+    writer = backend.open()
+    later = writer.start_run("scan", ["127.0.0.0/29"], {})
+    for record in written:
+        writer.add_service(later, record)
+    writer.close()
+    last = backend.open()
+    assert list(last.service_records(later)) == _as_stored(written)
+    with last.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM texts")).scalar() == len(shared)
+    last.close()
+
+
+def test_interleaved_runs_read_back_their_own_findings(backend: Backend) -> None:
+    """Two runs writing to one database (their service ids interleave): each reads back exactly its own."""
+    store = backend.open()
+    runs = [store.start_run("scan", [], {}), store.start_run("scan", [], {})]
+    written: dict[str, list[dict[str, Any]]] = {run: [] for run in runs}
+    for i, record in enumerate([*_services()[:3], *_services()[:3]]):  # each a new dict
+        run = runs[i % 2]
+        record["target"]["port"] = 1000 + i
+        written[run].append(record)
+        store.add_service(run, record)
+    store.close()
+    again = backend.open()
+    for run in runs:
+        assert list(again.service_records(run)) == _as_stored(written[run])
+    again.close()
+
+
+def test_a_damaged_findings_table_is_reported_not_read_short(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    store = Store(str(path))
+    run = store.start_run("scan", [], {})
+    store.add_service(run, _services()[0])
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM findings WHERE finding_id = 'auth.none'")
+    with pytest.raises(StoreError, match="has 2 of its 3 findings"):
+        list(Store(str(path)).service_records(run))
+
+
+def _old_database(url: str, version: int, records: list[dict[str, Any]]) -> str:
+    """A database as aisweep at schema `version` (< 5) left it: that version's migrations, and rows as its
+    `add_service` wrote them (each record with its findings, and every finding's texts in its row); the run id."""
+    engine = sa.create_engine(url)
+    run = "20260101T000000Z-000000"
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TEXT)"))
+        for number, step in MIGRATIONS[:version]:
+            step(conn)
+            conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": number})
+        conn.execute(
+            sa.text(
+                "INSERT INTO runs (id, started_at, status, command, targets, settings, counters, tool_version)"
+                " VALUES (:id, '2026-01-01T00:00:00+00:00', 'running', 'scan', '[]', '{}', '{}', '0.1.0')"
+            ),
+            {"id": run},
+        )
+        for record in records:
+            target = record["target"]
+            service_id = conn.execute(
+                sa.text(
+                    "INSERT INTO services (run_id, position, host, port, scheme, hostname, product, version,"
+                    " version_confidence, auth_tier, confidence, record) VALUES (:run, :position, :host, :port,"
+                    " :scheme, NULL, :product, :version, :vc, :tier, :confidence, :record) RETURNING id"
+                ),
+                {
+                    "run": run,
+                    "position": record.get("position"),
+                    "host": target["host"],
+                    "port": target["port"],
+                    "scheme": target["scheme"],
+                    "product": record["product"],
+                    "version": record.get("version"),
+                    "vc": record.get("version_confidence"),
+                    "tier": record["auth"]["tier"],
+                    "confidence": record.get("confidence"),
+                    "record": json.dumps({k: v for k, v in record.items() if k != "observations"}),
+                },
+            ).scalar_one()
+            for f in record["findings"]:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO findings (run_id, service_id, finding_id, severity, control, title, evidence,"
+                        " remediation, fingerprint) VALUES (:run, :sid, :id, :severity, :control, :title, :evidence,"
+                        " :remediation, :fingerprint)"
+                    ),
+                    {"run": run, "sid": service_id} | {k: v for k, v in f.items() if k != "category"},
+                )
+            for o in record["observations"]:
+                body = base64.b64decode(o["body_b64"])
+                values = {"run": run, "sid": service_id, "path": o["path"], "body": body}
+                sha_column = sha_value = ""
+                if version >= 3:  # bodies stored once per content
+                    values |= {"body": b"", "sha": hashlib.sha256(body).hexdigest()}
+                    sha_column, sha_value = ", body_sha", ", :sha"
+                    conn.execute(
+                        sa.text("INSERT INTO bodies (sha256, body) VALUES (:sha, :body) ON CONFLICT DO NOTHING"),
+                        {"sha": values["sha"], "body": body},
+                    )
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO observations (run_id, service_id, method, path, outcome, status, headers, body,"
+                        f" truncated, elapsed_ms{sha_column}) VALUES (:run, :sid, 'GET', :path, 'ok', 200, '[]', :body,"
+                        f" false, 1.0{sha_value})"
+                    ),
+                    values,
+                )
+    engine.dispose()
     return run
+
+
+def _indexes(url: str) -> dict[str, set[str]]:
+    engine = sa.create_engine(url)
+    inspector = sa.inspect(engine)
+    found = {t: {str(i["name"]) for i in inspector.get_indexes(t)} for t in ("services", "findings")}
+    engine.dispose()
+    return found
 
 
 def test_a_version_2_database_is_migrated_and_keeps_its_observations(tmp_path: Path) -> None:
     from aisweep.store.queries import observations_by_service
 
     path = tmp_path / "v2.db"
-    run = _one_service_run(path)
-    with sqlite3.connect(path) as db:  # roll the file back to version 2's shape (the body stays inline)
-        db.execute("DELETE FROM schema_version WHERE version >= 3")
-        db.execute("DROP TABLE bodies")
-        db.execute("ALTER TABLE observations DROP COLUMN body_sha")
+    run = _old_database(f"sqlite:///{path}", 2, [RECORD])  # the body inline in its observation
     again = Store(str(path))
     assert again.schema_version == SCHEMA_VERSION
     (rows,) = observations_by_service(again, run).values()
     assert rows[0]["body"] == b"Ollama is running"
+    assert list(again.service_records(run)) == _as_stored([RECORD])
     again.close()
 
 
 def test_version_4_drops_the_duplicate_and_unused_indexes(tmp_path: Path) -> None:
-    def indexes(path: Path) -> set[str]:
-        with sqlite3.connect(path) as db:
-            return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-
-    path = tmp_path / "v3.db"
-    run = _one_service_run(path)
-    fresh = indexes(path)
-    assert "ux_services_target" in fresh and "ix_findings_run" in fresh
-    assert not {"ix_services_run_host", "ix_findings_fingerprint"} & fresh
-    with sqlite3.connect(path) as db:  # roll the file back to version 3's shape
-        db.execute("DELETE FROM schema_version WHERE version = 4")
-        db.execute("CREATE INDEX ix_services_run_host ON services (run_id, host, port)")
-        db.execute("CREATE INDEX ix_findings_fingerprint ON findings (fingerprint)")
-    again = Store(str(path))
+    url = f"sqlite:///{tmp_path / 'v3.db'}"
+    run = _old_database(url, 3, [RECORD])
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # version 3's indexes, as released
+        conn.execute(sa.text("CREATE INDEX ix_services_run_host ON services (run_id, host, port)"))
+        conn.execute(sa.text("CREATE INDEX ix_findings_fingerprint ON findings (fingerprint)"))
+    engine.dispose()
+    Store(str(tmp_path / "fresh.db")).close()
+    again = Store(url)
     assert again.schema_version == SCHEMA_VERSION
     again.close()
-    assert indexes(path) == fresh
-    assert len(list(Store(str(path)).service_records(run))) == 1
+    assert _indexes(url) == _indexes(f"sqlite:///{tmp_path / 'fresh.db'}")
+    indexes = _indexes(url)
+    assert not {"ix_services_run_host", "ix_findings_fingerprint"} & (indexes["services"] | indexes["findings"])
+    assert len(list(Store(url).service_records(run))) == 1
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_a_version_4_database_reads_back_identically_and_takes_new_services(
+    db: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Version 5 leaves version 4's rows as they are (their records hold their findings): they read back as
+    written, and a run resumed after the upgrade mixes both layouts."""
+    url = f"sqlite:///{tmp_path / 'v4.db'}" if db == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    old = [r for r in _services()[:3]]
+    run = _old_database(url, 4, old)
+    before = _indexes(url)
+    assert "ix_findings_run" in before["findings"] and "ix_findings_service" not in before["findings"]
+    store = Store(url)
+    assert store.schema_version == SCHEMA_VERSION == 5
+    assert list(store.service_records(run)) == _as_stored(old)
+    assert "ix_findings_run" not in _indexes(url)["findings"] and "ix_findings_service" in _indexes(url)["findings"]
+    # The resumed run: a finished target is not stored twice, a new one is stored in version 5's layout.
+    assert store.add_service(run, old[0]) is None
+    new = _service("127.0.0.9", old[1]["findings"])
+    assert store.add_service(run, new) is not None
+    store.close()
+    again = Store(url)
+    assert [json.dumps(r) for r in again.service_records(run)] == [json.dumps(r) for r in _as_stored([*old, new])]
+    with again.engine.connect() as conn:
+        records = conn.execute(sa.text("SELECT record FROM services ORDER BY id")).scalars().all()
+    assert [type(json.loads(r)["findings"]) for r in records] == [list, list, list, int]
+    again.close()
 
 
 def test_the_generic_insert_path_stores_what_the_sqlite_path_stores(tmp_path: Path) -> None:
@@ -281,7 +535,8 @@ def test_the_generic_insert_path_stores_what_the_sqlite_path_stores(tmp_path: Pa
     fill(fast), fill(generic)
     tables = {
         "services": "host, port, product, auth_tier",
-        "findings": "service_id, finding_id, severity, evidence",
+        "findings": "service_id, finding_id, severity, category, title, title_ref, evidence, evidence_ref",
+        "texts": "id, sha256, text",
         "observations": "service_id, method, path, status, headers, body, body_sha",
         "bodies": "sha256, body",
     }

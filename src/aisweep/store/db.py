@@ -1,16 +1,18 @@
 """The results store: runs, services, findings and capped observations in SQLite (default) or PostgreSQL,
-written as results stream in and committed at least every second, so a killed run keeps what it found."""
+written as results stream in and committed at least every second, so a killed run keeps what it found. Response
+bodies and the texts findings share across services are stored once."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -26,6 +28,7 @@ from aisweep.store.schema import (
     observations,
     runs,
     services,
+    texts,
 )
 
 _SQLITE_SERVICE = (
@@ -33,8 +36,28 @@ _SQLITE_SERVICE = (
     " auth_tier, confidence, record) VALUES (:run_id, :position, :host, :port, :scheme, :hostname, :product,"
     " :version, :version_confidence, :auth_tier, :confidence, :record) ON CONFLICT (run_id, host, port) DO NOTHING"
 )
-# Column order of the finding and observation rows built in `add_service` (after run_id, service_id is inserted).
-_FINDING_COLUMNS = ("finding_id", "severity", "control", "title", "evidence", "remediation", "fingerprint")
+# A finding's keys as `Finding.to_dict` writes them, in its order. When every finding of a record has exactly these
+# keys with string values, the findings table is their one copy and the record JSON keeps only their number;
+# findings of any other shape stay in the record JSON (as they all did before schema 5), so every record reads
+# back as it was written.
+_FINDING_KEYS = ("id", "severity", "title", "category", "control", "evidence", "remediation", "fingerprint")
+# Texts shorter than this stay in their row: a reference and a lookup would save next to nothing.
+_SHORT_TEXT = 24
+_TEXT_CACHE = 20_000  # distinct texts whose ids the writer remembers (forgetting one costs a lookup, not a copy)
+# Column order of the finding and observation rows the insert paths write (after run_id and service_id).
+_FINDING_COLUMNS = (
+    "finding_id",
+    "severity",
+    "control",
+    "category",
+    "fingerprint",
+    "title",
+    "title_ref",
+    "evidence",
+    "evidence_ref",
+    "remediation",
+    "remediation_ref",
+)
 _OBSERVATION_COLUMNS = (
     "method",
     "path",
@@ -56,6 +79,8 @@ def _sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
 _SQLITE_FINDING = _sqlite_insert("findings", _FINDING_COLUMNS)
 _SQLITE_OBSERVATION = _sqlite_insert("observations", _OBSERVATION_COLUMNS)
 _SQLITE_BODY = "INSERT INTO bodies (sha256, body) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING"
+_SQLITE_TEXT = "INSERT INTO texts (sha256, text) VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING"
+_SQLITE_TEXT_ID = "SELECT id FROM texts WHERE sha256 = ?"
 _COMMIT_SECONDS = 1.0
 _COMMIT_ROWS = 500
 
@@ -83,6 +108,7 @@ class Store:
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"cannot open results database {path_or_url}: {exc.__class__.__name__}: {exc}") from None
         self._conn: Connection | None = None
+        self._text_ids: dict[str, int] = {}  # text -> id in `texts`, for the writer
         self._pending = 0
         self._last_commit = time.monotonic()
 
@@ -157,6 +183,12 @@ class Store:
         """Store one service record (with its findings and observations); None when the run already has it."""
         conn = self._writer()
         target = record["target"]
+        stored = {k: v for k, v in record.items() if k != "observations"}
+        found = record.get("findings")
+        tabular: list[dict[str, str]] = []
+        if _tabular(found):
+            stored["findings"] = len(found)  # in place: the key keeps its position in the record
+            tabular = found
         row = {
             "run_id": run_id,
             "position": record.get("position"),
@@ -169,21 +201,8 @@ class Store:
             "version_confidence": record.get("version_confidence"),
             "auth_tier": record["auth"]["tier"],
             "confidence": record.get("confidence"),
-            "record": json.dumps({k: v for k, v in record.items() if k != "observations"}),
+            "record": json.dumps(stored),
         }
-        finding_rows = [
-            (
-                run_id,
-                f["id"],
-                f["severity"],
-                f["control"],
-                f["title"],
-                f["evidence"],
-                f["remediation"],
-                f["fingerprint"],
-            )
-            for f in record.get("findings") or ()
-        ]
         observation_rows: list[tuple[Any, ...]] = []
         body_rows: list[tuple[str, bytes]] = []
         for o in record.get("observations") or ():
@@ -209,33 +228,81 @@ class Store:
                 )
             )
         if self.engine.dialect.name == "sqlite":
-            service_id = self._add_sqlite(conn, row, finding_rows, observation_rows, body_rows)
+            service_id = self._add_sqlite(conn, row, tabular, observation_rows, body_rows)
         else:
-            service_id = self._add_generic(conn, row, finding_rows, observation_rows, body_rows)
+            service_id = self._add_generic(conn, row, tabular, observation_rows, body_rows)
         if service_id is None:
             return None  # already stored (a resumed run reaching a target it had finished)
         self._pending += 1
         self._maybe_commit()
         return service_id
 
-    @staticmethod
+    def _finding_rows(
+        self,
+        row: dict[str, Any],
+        service_id: int,
+        found: list[dict[str, str]],
+        text_id: Callable[[str], int],
+    ) -> list[tuple[Any, ...]]:
+        """The findings table's rows: each shared text as "" and its id in `texts` (`text_id` finds or adds it)."""
+        run_id, host = row["run_id"], row["host"]
+        name = row["hostname"] or host
+        ids = self._text_ids
+
+        def cells(text: str) -> tuple[str, int | None]:
+            # A text naming the service's own address (the plain-HTTP evidence) is never shared: as a reference
+            # it would only add a row to `texts`, at a random place in its index.
+            if len(text) < _SHORT_TEXT or host in text or name in text:
+                return text, None
+            ref = ids.get(text)
+            if ref is None:
+                if len(ids) >= _TEXT_CACHE:
+                    ids.clear()
+                ref = ids[text] = text_id(text)
+            return "", ref
+
+        return [
+            (
+                run_id,
+                service_id,
+                f["id"],
+                f["severity"],
+                f["control"],
+                f["category"],
+                f["fingerprint"],
+                *cells(f["title"]),
+                *cells(f["evidence"]),
+                *cells(f["remediation"]),
+            )
+            for f in found
+        ]
+
     def _add_sqlite(
+        self,
         conn: Connection,
         row: dict[str, Any],
-        finding_rows: list[tuple[Any, ...]],
+        found: list[dict[str, str]],
         obs_rows: list[tuple[Any, ...]],
         body_rows: list[tuple[str, bytes]],
     ) -> int | None:
         """The SQLite path: plain DB-API statements inside the writer's transaction (SQLAlchemy's per-statement
         compilation costs more than the insert itself at thousands of services per second)."""
         cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+        def text_id(text: str) -> int:
+            sha = hashlib.sha256(text.encode()).hexdigest()
+            cur.execute(_SQLITE_TEXT, (sha, text))
+            if cur.rowcount == 1:
+                return int(cur.lastrowid)
+            return int(cur.execute(_SQLITE_TEXT_ID, (sha,)).fetchone()[0])
+
         try:
             cur.execute(_SQLITE_SERVICE, row)
             if cur.rowcount != 1:
                 return None
             service_id = int(cur.lastrowid)
-            if finding_rows:
-                cur.executemany(_SQLITE_FINDING, [(r[0], service_id, *r[1:]) for r in finding_rows])
+            if found:
+                cur.executemany(_SQLITE_FINDING, self._finding_rows(row, service_id, found, text_id))
             if body_rows:
                 cur.executemany(_SQLITE_BODY, body_rows)
             if obs_rows:
@@ -248,7 +315,7 @@ class Store:
         self,
         conn: Connection,
         row: dict[str, Any],
-        finding_rows: list[tuple[Any, ...]],
+        found: list[dict[str, str]],
         obs_rows: list[tuple[Any, ...]],
         body_rows: list[tuple[str, bytes]],
     ) -> int | None:
@@ -258,8 +325,20 @@ class Store:
         if not (result.inserted_primary_key and result.rowcount):
             return None
         service_id = int(result.inserted_primary_key[0])
-        if finding_rows:
-            conn.execute(findings.insert(), _rows(("run_id", *_FINDING_COLUMNS), finding_rows, service_id))
+
+        def text_id(text: str) -> int:
+            sha = hashlib.sha256(text.encode()).hexdigest()
+            added = conn.execute(
+                self._insert(texts).values(sha256=sha, text=text).on_conflict_do_nothing(index_elements=["sha256"])
+            )
+            if added.inserted_primary_key and added.inserted_primary_key[0] is not None and added.rowcount:
+                return int(added.inserted_primary_key[0])
+            return int(conn.execute(sa.select(texts.c.id).where(texts.c.sha256 == sha)).scalar_one())
+
+        if found:
+            rows = self._finding_rows(row, service_id, found, text_id)
+            names = ("run_id", "service_id", *_FINDING_COLUMNS)
+            conn.execute(findings.insert(), [dict(zip(names, r, strict=True)) for r in rows])
         for sha, body in body_rows:
             conn.execute(
                 self._insert(bodies).values(sha256=sha, body=body).on_conflict_do_nothing(index_elements=["sha256"])
@@ -323,12 +402,31 @@ class Store:
         return info
 
     def service_records(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """The run's records in the order they were stored, each as `add_service` was given it (less observations).
+
+        Streams: the services and the findings are read side by side, both in service order, and merged."""
+        listing = sa.select(services.c.id, services.c.record).where(services.c.run_id == run_id).order_by(services.c.id)
         with self.engine.connect() as conn:
-            result = conn.execution_options(stream_results=True).execute(
-                sa.select(services.c.record).where(services.c.run_id == run_id).order_by(services.c.id)
-            )
-            for (text,) in result:
-                yield json.loads(text)
+            stream = conn.execution_options(stream_results=True)
+            rows = iter(stream.execute(_findings_query(run_id)))
+            pending = next(rows, None)
+            shared = _SharedTexts(conn)
+            for service_id, text in stream.execute(listing):
+                record = json.loads(text)
+                found: list[dict[str, Any]] = []
+                while pending is not None and pending[0] <= service_id:
+                    if pending[0] == service_id:
+                        found.append(shared.finding(pending))
+                    pending = next(rows, None)
+                count = record.get("findings")
+                if type(count) is int:  # schema 5: the findings table holds them; earlier rows hold a list
+                    if count != len(found):
+                        raise StoreError(
+                            f"{self.url}: service {service_id} of run {run_id} has {len(found)} of its {count} "
+                            "findings; the database is damaged"
+                        )
+                    record["findings"] = found
+                yield record
 
     def count(self, table: str, run_id: str) -> int:
         tbl = metadata.tables[table]
@@ -336,6 +434,76 @@ class Store:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(tbl).where(tbl.c.run_id == run_id)).scalar() or 0
             )
+
+
+_STR = frozenset({str})
+
+
+def _tabular(found: Any) -> TypeGuard[list[dict[str, str]]]:
+    """Whether the findings table can hold these findings exactly (see _FINDING_KEYS)."""
+    if type(found) is not list:
+        return False
+    for f in found:
+        if type(f) is not dict or tuple(f) != _FINDING_KEYS or not _STR.issuperset(map(type, f.values())):
+            return False
+    return True
+
+
+def _findings_query(run_id: str) -> sa.Select[Any]:
+    """A run's findings in service order, then in the order each service's list had them."""
+    f = findings
+    return (
+        sa.select(
+            f.c.service_id,
+            f.c.finding_id,
+            f.c.severity,
+            f.c.category,
+            f.c.control,
+            f.c.fingerprint,
+            f.c.title,
+            f.c.title_ref,
+            f.c.evidence,
+            f.c.evidence_ref,
+            f.c.remediation,
+            f.c.remediation_ref,
+        )
+        .select_from(services.join(f, f.c.service_id == services.c.id))
+        .where(services.c.run_id == run_id)
+        .order_by(services.c.id, f.c.id)
+    )
+
+
+class _SharedTexts:
+    """The texts findings reference by id, each read once (bounded): a loaded report holds one string per text."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.known: dict[int, str] = {}
+
+    def __call__(self, ref: int) -> str:
+        text = self.known.get(ref)
+        if text is None:
+            text = self.conn.execute(sa.select(texts.c.text).where(texts.c.id == ref)).scalar()
+            if text is None:
+                raise StoreError(f"finding text {ref} is missing from the texts table; the database is damaged")
+            if len(self.known) >= _TEXT_CACHE:
+                self.known.clear()
+            self.known[ref] = text
+        return text
+
+    def finding(self, row: Any) -> dict[str, Any]:
+        """A finding dict from a `_findings_query` row, in `Finding.to_dict`'s key order."""
+        _, finding_id, severity, category, control, fingerprint, title, t_ref, evidence, e_ref, remedy, r_ref = row
+        return {
+            "id": finding_id,
+            "severity": severity,
+            "title": title if t_ref is None else self(t_ref),
+            "category": category,
+            "control": control,
+            "evidence": evidence if e_ref is None else self(e_ref),
+            "remediation": remedy if r_ref is None else self(r_ref),
+            "fingerprint": fingerprint,
+        }
 
 
 def _rows(names: tuple[str, ...], rows: list[tuple[Any, ...]], service_id: int) -> list[dict[str, Any]]:

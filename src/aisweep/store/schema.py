@@ -42,6 +42,7 @@ services = sa.Table(
     sa.Column("confidence", sa.String(16)),
     sa.Column("record", sa.Text, nullable=False),
     sa.Index("ix_services_run_product", "run_id", "product"),
+    sa.Index("ix_services_run_id", "run_id", "id"),  # schema v5: a run's services in order, without a sort
 )
 
 findings = sa.Table(
@@ -57,8 +58,17 @@ findings = sa.Table(
     sa.Column("evidence", sa.Text, nullable=False),
     sa.Column("remediation", sa.Text, nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Index("ix_findings_run", "run_id", "finding_id"),
+    # Schema v5: a text shared by services (a title, a remediation, an advisory's evidence) lives once in `texts`:
+    # its column here is "" and the *_ref column holds the text's id. NULL ref: the text is in its column (a text
+    # naming the service's own address, a short one, and every row written before v5).
+    sa.Column("category", sa.Text),
+    sa.Column("title_ref", sa.Integer),
+    sa.Column("evidence_ref", sa.Integer),
+    sa.Column("remediation_ref", sa.Integer),
+    sa.Index("ix_findings_service", "service_id"),
 )
+# The columns schema v5 added to `findings` (version 1 created the table without them).
+FINDING_COLUMNS_V5: Final = ("category", "title_ref", "evidence_ref", "remediation_ref")
 
 observations = sa.Table(
     "observations",
@@ -86,14 +96,28 @@ bodies = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
 )
 
+# Schema v5: finding texts by SHA-256 (like `bodies`), referenced from `findings` by the small integer id: every
+# service of one release repeats the same titles, remediations and advisory evidence.
+texts = sa.Table(
+    "texts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
 
 def _v1_initial(conn: Connection) -> None:
-    # Version 1's tables, as first released (runs without `checkpoint`, observations without `body_sha`).
+    # Version 1's tables, as first released (runs without `checkpoint`, findings without version 5's columns,
+    # observations without `body_sha`).
     inspector = sa.inspect(conn)
     if not inspector.has_table("runs"):
         cols = [c._copy() for c in runs.columns if c.name != "checkpoint"]
         sa.Table("runs", sa.MetaData(), *cols).create(conn)
-    metadata.create_all(conn, tables=[services, findings], checkfirst=True)
+    metadata.create_all(conn, tables=[services], checkfirst=True)
+    if not inspector.has_table("findings"):
+        cols = [c._copy() for c in findings.columns if c.name not in FINDING_COLUMNS_V5]
+        sa.Table("findings", sa.MetaData(), *cols, sa.Index("ix_findings_run", "run_id", "finding_id")).create(conn)
     if not inspector.has_table("observations"):
         cols = [c._copy() for c in observations.columns if c.name != "body_sha"]
         sa.Table("observations", sa.MetaData(), *cols, sa.Index("ix_observations_service", "service_id")).create(conn)
@@ -117,11 +141,27 @@ def _v4_lean_indexes(conn: Connection) -> None:
     conn.execute(sa.text("DROP INDEX IF EXISTS ix_findings_fingerprint"))
 
 
+def _v5_shared_texts(conn: Connection) -> None:
+    # Rows written before v5 stay as they are (their records hold their findings; their texts are in their columns):
+    # adding nullable columns is instant on SQLite and PostgreSQL, rewriting every record would not be.
+    metadata.create_all(conn, tables=[texts], checkfirst=True)
+    for name in FINDING_COLUMNS_V5:
+        kind = "TEXT" if name == "category" else "INTEGER"
+        conn.execute(sa.text(f"ALTER TABLE findings ADD COLUMN {name} {kind}"))
+    # Records are read in service order with their findings (two indexes appended to in insert order: the reader
+    # neither sorts a run nor looks findings up by run). Nothing queries findings by run and finding id, an index
+    # inserted at a random place within the run.
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_services_run_id ON services (run_id, id)"))
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_findings_service ON findings (service_id)"))
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_findings_run"))
+
+
 # (version, step). Append new steps; never edit an applied one.
 MIGRATIONS: Final[list[tuple[int, Callable[[Connection], None]]]] = [
     (1, _v1_initial),
     (2, _v2_resume),
     (3, _v3_bodies),
     (4, _v4_lean_indexes),
+    (5, _v5_shared_texts),
 ]
 SCHEMA_VERSION: Final = MIGRATIONS[-1][0]
