@@ -412,3 +412,20 @@ def test_connections_send_small_requests_without_delay(use_uvloop: bool) -> None
         assert uvloop.run(main()) == 1
     else:
         assert asyncio.run(main()) == 1
+
+
+async def test_an_interim_103_answer_is_not_taken_for_the_final_one() -> None:
+    # Servers behind some proxies and CDNs send 103 Early Hints before every answer; each observation must be the
+    # final answer to its own request, whether sent alone or pipelined.
+    async def hinted(request: bytes) -> bytes:
+        return b"HTTP/1.1 103 Early Hints\r\nLink: </app.css>; rel=preload\r\n\r\n" + echo_response(request)
+
+    server, port = await serve(each_request(hinted))
+    async with server:
+        result = await run(port)
+    assert result.outcome is Outcome.OK and result.service is not None
+    assert len(result.observations) >= 10
+    for o in result.observations:
+        assert o.status == 200 and ("link", "</app.css>; rel=preload") not in o.headers, o.request.key
+        if o.request.method != "HEAD":
+            assert o.body == b"echo-server " + o.request.path.encode(), o.request.key

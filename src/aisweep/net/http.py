@@ -146,7 +146,7 @@ class HttpConnection(asyncio.Protocol):
         if p.status is None:
             p.status = p.parser.get_status_code()
         p.keep_alive = bool(p.parser.should_keep_alive())
-        if p.request.method == "HEAD":
+        if p.request.method == "HEAD" and not (100 <= p.status < 200 and p.status != 101):
             self._finish(p, keep_alive=p.keep_alive)
 
     def on_body(self, body: bytes) -> None:
@@ -170,6 +170,11 @@ class HttpConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         p = self._pending
         if p is not None and not p.complete:
+            if p.status is not None and 100 <= p.status < 200 and p.status != 101:
+                # An interim answer (103 Early Hints, a stray 100 Continue): the final one follows on the same
+                # connection. Taking it for the answer would hand the real one to the next request.
+                p.status, p.raw_headers, p.header_bytes, p.keep_alive = None, [], 0, True
+                return
             self._finish(p, keep_alive=p.keep_alive)
 
     # ----------------------------------------------------------------------------------------------------------
