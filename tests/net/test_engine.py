@@ -118,8 +118,9 @@ def split_requests(data: bytes) -> list[bytes]:
     return [part + b"\r\n\r\n" for part in data.split(b"\r\n\r\n") if part]
 
 
-async def test_independent_requests_are_pipelined_and_each_answer_reaches_its_request() -> None:
-    per_read: list[list[bytes]] = []
+def pipelining_echo(per_read: list[list[bytes]], delay: float = 0.0) -> Handler:
+    """An echo server that answers whatever arrived together in order, in one write (after `delay`), noting the
+    paths of each read's requests."""
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffered = b""
@@ -127,11 +128,17 @@ async def test_independent_requests_are_pipelined_and_each_answer_reaches_its_re
             *requests, buffered = (buffered + data).split(b"\r\n\r\n")  # these requests have no bodies
             if requests:
                 per_read.append([r.split(b" ", 2)[1] for r in requests])
-                writer.write(b"".join(echo_response(r + b"\r\n\r\n") for r in requests))  # in order, one write
+                await asyncio.sleep(delay)
+                writer.write(b"".join(echo_response(r + b"\r\n\r\n") for r in requests))
                 await writer.drain()
         writer.close()
 
-    server, port = await serve(handler)
+    return handler
+
+
+async def test_independent_requests_are_pipelined_and_each_answer_reaches_its_request() -> None:
+    per_read: list[list[bytes]] = []
+    server, port = await serve(pipelining_echo(per_read))
     async with server:
         result = await run(port)
     assert result.outcome is Outcome.OK and result.service is not None
@@ -141,6 +148,18 @@ async def test_independent_requests_are_pipelined_and_each_answer_reaches_its_re
     for o in result.observations:  # every answer is the one to its own request (the echo names the path)
         if o.request.method != "HEAD":
             assert o.body == b"echo-server " + o.request.path.encode(), o.request.key
+
+
+async def test_a_slow_target_gets_its_identification_requests_ahead_of_their_turn() -> None:
+    per_read: list[list[bytes]] = []
+    server, port = await serve(pipelining_echo(per_read, delay=0.6))  # over SLOW_MS
+    async with server:
+        result = await run(port, read=2.0)
+    assert result.outcome is Outcome.OK and result.service is not None and result.service.product == "echo"
+    assert per_read[0] == [b"/"]  # the first answer shows the target is slow
+    assert per_read[1] == [b"/a", b"/b"]  # then the rule's other GETs go together (HEAD is never pipelined)
+    assert [b"/h"] in per_read
+    assert len(per_read) <= 6  # / · /a /b · /h · /c /d · the checks' round (and a retry at most)
 
 
 async def test_a_server_dropping_pipelined_requests_is_asked_again_one_at_a_time() -> None:

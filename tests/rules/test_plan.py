@@ -148,3 +148,15 @@ def test_skipping_refuted_rules_probes_changes_no_result(ruleset: RuleSet, monke
             assert all(refuted(r, sent) for r in ruleset.rules if key in ruleset.identify_keys[r.id]), (s.path, key)
         saved += len(skipped)
     assert saved >= 50
+
+
+def test_a_slow_targets_requests_sent_ahead_change_no_answer_used(ruleset: RuleSet) -> None:
+    # A slow target gets its next wanted identification requests at once; the answers taken (and their order) and
+    # so every result must be exactly those of one-at-a-time sending.
+    rules = load_rules()
+    for s in load_samples():
+        port = sample_port(s, rules)
+        service, sent = run_sample(s, ruleset, port)
+        ahead_service, ahead_sent = run_sample(s, ruleset, port, ahead=4)
+        assert list(ahead_sent) == list(sent), s.path
+        assert (ahead_service and ahead_service.to_record()) == (service and service.to_record()), s.path

@@ -24,6 +24,10 @@ MAX_TOO_LARGE = 2  # a target answering every probe with more than --max-body is
 HOST_TIMEOUT = 120.0  # seconds one target may take in all (None: no limit); see ProbeSettings.host_timeout
 _GIVE_UP = (Outcome.REFUSED, Outcome.TIMEOUT, Outcome.UNREACHABLE)
 _PIPELINED = frozenset({"GET", "OPTIONS"})  # HEAD answers carry no body the parser could find the end of
+# A target whose answer took this long is "slow": identification then sends its next AHEAD wanted requests at once
+# (pipelined) instead of one round trip each, at the cost of up to AHEAD-1 requests past the deciding answer.
+SLOW_MS = 500.0
+AHEAD = 4
 
 
 @dataclass(slots=True)
@@ -72,6 +76,7 @@ class _Session:
         self.host_header = _host_header(target, scheme)
         self.deadline = deadline  # time.monotonic() after which nothing more is sent (the host's time budget)
         self.budget_spent = False
+        self.slow = False  # an answer took SLOW_MS or more
 
     async def connect(self) -> tuple[Outcome, str | None]:
         conn, outcome, error, tls = await open_connection(
@@ -113,27 +118,24 @@ class _Session:
 
     async def send_many(self, requests: list[Request], max_bytes: list[int | None]) -> list[Observation]:
         """Send independent requests, pipelined on the open connection when the server has shown it keeps
-        connections open; what the pipeline did not answer is sent one by one (`send`). `max_bytes[i]` caps the
-        answer to `requests[i]`. Stops, like a loop of
-        `send`, once the target is given up: the list then has fewer entries than `requests`."""
+        connections open (the leading GETs and OPTIONS); what the pipeline did not answer, and the rest, are sent one
+        by one (`send`). `max_bytes[i]` caps the answer to `requests[i]`. Stops, like a loop of `send`, once the
+        target is given up: the list then has fewer entries than `requests`."""
         out: list[Observation] = []
         conn = self.conn
-        if (
-            len(requests) > 1
-            and self.dead is None
-            and conn is not None
-            and not conn.closed
-            and conn.reused
-            and all(r.method in _PIPELINED and not r.body for r in requests)
-        ):
-            if self.settings.level is Level.SAFE and not all(r.safe for r in requests):
+        n = 0  # the leading requests that can be pipelined (GET and OPTIONS without a body)
+        while n < len(requests) and requests[n].method in _PIPELINED and not requests[n].body:
+            n += 1
+        if n > 1 and self.dead is None and conn is not None and not conn.closed and conn.reused:
+            if self.settings.level is Level.SAFE and not all(r.safe for r in requests[:n]):
                 raise ValueError("refusing an unsafe request at --level safe")  # a rule/check bug
             timeout = self.settings.client.read_timeout
             if self.deadline is not None:
                 timeout = min(timeout, self.deadline - time.monotonic())
             if timeout > 0:
-                self.requests += len(requests)
-                for obs in await conn.request_many(requests, self.host_header, max_bytes=max_bytes, timeout=timeout):
+                self.requests += n
+                batch = requests[:n]
+                for obs in await conn.request_many(batch, self.host_header, max_bytes=max_bytes[:n], timeout=timeout):
                     self._count(obs)
                     out.append(obs)
         for i in range(len(out), len(requests)):
@@ -143,6 +145,8 @@ class _Session:
         return out
 
     def _count(self, obs: Observation) -> None:
+        if obs.elapsed_ms >= SLOW_MS and obs.answered:
+            self.slow = True
         if obs.outcome is Outcome.TIMEOUT:  # silent servers and tarpits alike
             self.timeouts += 1
             if self.timeouts >= MAX_TIMEOUTS:
@@ -222,7 +226,17 @@ async def probe_target(
         return session.dead is not None
 
     try:
-        matches = await run_rounds(ruleset, target.port, send, observations, stopped, assess, settings.widen, send_many)
+        matches = await run_rounds(
+            ruleset,
+            target.port,
+            send,
+            observations,
+            stopped,
+            assess,
+            settings.widen,
+            send_many,
+            lambda: AHEAD if session.slow else 1,
+        )
     finally:
         session.close()
     if session.scheme == "https" and session.tls is not None and matches:

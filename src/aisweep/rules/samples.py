@@ -130,19 +130,39 @@ def sample_port(sample: Sample, rules: list[Rule]) -> int:
 
 
 def run_sample(
-    sample: Sample, ruleset: RuleSet, port: int, level: Level = Level.SAFE, widen: int | None = WIDEN
+    sample: Sample,
+    ruleset: RuleSet,
+    port: int,
+    level: Level = Level.SAFE,
+    widen: int | None = WIDEN,
+    ahead: int = 1,
 ) -> tuple[Service | None, dict[str, Observation]]:
     """Run the planner's rounds against the sample as if it were the server, and conclude. Also returns the
-    observations, in the order the requests were sent."""
+    observations, in the order the requests were sent. `ahead` > 1 replays a slow target: identification sends
+    that many wanted requests at once (the answers used, and so the result, must not change)."""
     observations: dict[str, Observation] = {}
 
     async def send(request: Request) -> Observation:
         return sample.observation(request, ruleset.byte_caps.get(request.key))
 
+    async def send_many(requests: list[Request]) -> list[Observation]:
+        return [sample.observation(r, ruleset.byte_caps.get(r.key)) for r in requests]
+
     async def assess(requests: list[Request]) -> list[Observation]:
         return [sample.observation(r, ruleset.byte_caps.get(r.key, ASSESS_BYTES)) for r in requests]
 
-    matches = asyncio.run(run_rounds(ruleset, port, send, observations, assess=assess, widen=widen))
+    matches = asyncio.run(
+        run_rounds(
+            ruleset,
+            port,
+            send,
+            observations,
+            assess=assess,
+            widen=widen,
+            send_many=send_many if ahead > 1 else None,
+            ahead=lambda: ahead,
+        )
+    )
     target = Target("127.0.0.1", port, origin="sample")
     return conclude(target, "http", matches, observations, None, level), observations
 
