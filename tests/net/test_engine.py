@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aisweep.models import Outcome, Target
+from aisweep.models import Outcome, Request, Target
 from aisweep.net.http import ClientConfig, make_ssl_context, open_connection
 from aisweep.net.probe import ProbeSettings, probe_target
 from aisweep.rules.loader import parse_rule_text
@@ -160,6 +160,31 @@ async def test_a_slow_target_gets_its_identification_requests_ahead_of_their_tur
     assert per_read[1] == [b"/a", b"/b"]  # then the rule's other GETs go together (HEAD is never pipelined)
     assert [b"/h"] in per_read
     assert len(per_read) <= 6  # / · /a /b · /h · /c /d · the checks' round (and a retry at most)
+
+
+async def test_an_answer_cut_at_its_cap_keeps_its_own_status_and_headers_when_more_answers_follow() -> None:
+    # Three pipelined answers in one write; the first is cut at its byte cap, which ends the connection. The parser
+    # still runs through the other two: they must not leak into the first one's status or headers.
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        big = b"HTTP/1.1 200 OK\r\nX-Which: first\r\nContent-Length: 10000\r\n\r\n" + b"x" * 10000
+        small = b"HTTP/1.1 404 Not Found\r\nX-Which: later\r\nContent-Length: 2\r\n\r\nno"
+        writer.write(big + small + small)
+        await writer.drain()
+        await reader.read(65536)  # until the client goes
+        writer.close()
+
+    server, port = await serve(handler)
+    async with server:
+        conn, outcome, _, _ = await open_connection("127.0.0.1", port, ClientConfig())
+        assert conn is not None, outcome
+        requests = [Request("GET", "/big"), Request("GET", "/a"), Request("GET", "/b")]
+        answers = await conn.request_many(requests, f"127.0.0.1:{port}", max_bytes=[1024, None, None], timeout=2)
+    assert len(answers) == 1  # the other two are the caller's to ask again, on a new connection
+    first = answers[0]
+    assert first.status == 200 and first.truncated and len(first.body) == 1024
+    assert first.header_all("x-which") == ["first"]
+    assert conn.closed
 
 
 async def test_a_server_dropping_pipelined_requests_is_asked_again_one_at_a_time() -> None:

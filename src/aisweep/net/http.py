@@ -123,14 +123,16 @@ class HttpConnection(asyncio.Protocol):
             self._finish(p, keep_alive=False)
 
     # httptools callbacks --------------------------------------------------------------------------------------
+    # Each ignores a finished request: the parser goes on through the rest of what arrived, which after an answer
+    # cut at its byte cap can hold the answers to pipelined requests that will be asked again.
     def on_status(self, status: bytes) -> None:
         p = self._pending
-        if p is not None:
+        if p is not None and not p.complete:
             p.status = p.parser.get_status_code()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         p = self._pending
-        if p is None:
+        if p is None or p.complete:
             return
         p.header_bytes += len(name) + len(value)
         if p.header_bytes > self.config.max_header_bytes:
